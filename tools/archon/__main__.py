@@ -1,0 +1,3 @@
+from archon.cli.main import main
+
+raise SystemExit(main())
