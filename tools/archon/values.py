@@ -18,7 +18,9 @@ def read_yaml_file(path: str | Path) -> Values:
     """Read one values file; anything but a mapping (or an empty file) is unusable input."""
     file = Path(path)
     if not file.is_file():
-        raise UsageError("file not found", key="", source=str(path), fix="pass an existing values file")
+        raise UsageError(
+            "file not found", key="", source=str(path), fix="pass an existing values file"
+        )
     try:
         data = yaml.safe_load(file.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:

@@ -1,4 +1,4 @@
-"""Thin wiring: each command module registers its parser; errors become one line and an exit code."""
+"""Thin wiring: command modules register parsers; an error becomes one line and an exit code."""
 
 from __future__ import annotations
 
@@ -22,6 +22,10 @@ COMMAND_MODULES = [
     "archon.cli.gpus",
     "archon.cli.chart_cmd",
     "archon.cli.bench",
+    "archon.cli.cluster",
+    "archon.cli.deploy",
+    "archon.cli.status",
+    "archon.cli.uninstall",
     "archon.cli.demo",
 ]
 

@@ -59,8 +59,14 @@ def _check(args: argparse.Namespace) -> int:
     root = schemas_root()
     schemas_ok = (root / STAMP).is_file()
     ok = ok and schemas_ok
-    rows.append({"tool": "schemas", "version": root.name, "ok": schemas_ok,
-                 "detail": str(root) if schemas_ok else "missing: run `archon toolchain install`"})
+    rows.append(
+        {
+            "tool": "schemas",
+            "version": root.name,
+            "ok": schemas_ok,
+            "detail": str(root) if schemas_ok else "missing: run `archon toolchain install`",
+        }
+    )
     if args.output == "json":
         print(json.dumps({"ok": ok, "tools": rows}, indent=2))
     else:

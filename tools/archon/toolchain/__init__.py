@@ -3,8 +3,8 @@
 Everything else in Archon finds its tools through `tool_path()` / `ensure()`, never through PATH.
 """
 
-from archon.toolchain.registry import ToolSpec, load_specs
 from archon.toolchain.install import ensure, ensure_all, status, tool_path
+from archon.toolchain.registry import ToolSpec, load_specs
 from archon.toolchain.schemas import ensure_schemas, schema_location
 
 __all__ = [

@@ -129,8 +129,13 @@ def _build(spec: ToolSpec, dest: Path) -> None:
             cwd = str(wrapper)
         try:
             proc = subprocess.run(
-                cmd, cwd=cwd, env=env, capture_output=True, text=True,
-                timeout=BUILD_TIMEOUT_S, check=False,
+                cmd,
+                cwd=cwd,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=BUILD_TIMEOUT_S,
+                check=False,
             )
         except subprocess.TimeoutExpired as exc:
             raise ToolchainError(

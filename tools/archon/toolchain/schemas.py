@@ -2,8 +2,9 @@
 
 kubernetes-validate ships one folder per Kubernetes minor (`v1.35.0-local-strict/`) whose files
 point into a shared `_definitions.json` with absolute refs (`/api/_definitions.json#/...`).
-kubeconform reads `<dir>/v1.35.0-standalone-strict/<kind>-<group>-<version>.json`, resolving refs
-relative to the file, so the refs are rewritten to `_definitions.json#/...` once, into the cache.
+kubeconform reads `<dir>/v1.35.0-standalone-strict/<kind>-<group>-<version>.json` and does not
+resolve a bare relative ref from a local file, so the refs are rewritten once, into the cache, to
+absolute `file://` URLs of the copied `_definitions.json`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from archon.toolchain.registry import kubernetes_version
 
 STAMP = ".archon-ok"
 _ABSOLUTE_REF = '"/api/_definitions.json#'
-_RELATIVE_REF = '"_definitions.json#'
 
 
 def _package_schema_root() -> Path:
@@ -40,8 +40,10 @@ def schemas_root(version: str | None = None) -> Path:
 def schema_location(version: str | None = None) -> str:
     """The -schema-location template for kubeconform (offline, no network ever)."""
     root = schemas_root(version)
-    return str(root) + "/{{ .NormalizedKubernetesVersion }}-standalone{{ .StrictSuffix }}" \
+    return (
+        str(root) + "/{{ .NormalizedKubernetesVersion }}-standalone{{ .StrictSuffix }}"
         "/{{ .ResourceKind }}{{ .KindSuffix }}.json"
+    )
 
 
 def ensure_schemas(version: str | None = None) -> Path:
@@ -61,14 +63,17 @@ def ensure_schemas(version: str | None = None) -> Path:
                     fix="pin kubernetes_schemas.kubernetes_version in data/toolchain.json "
                     "to a version the installed kubernetes-validate ships",
                 )
-            target = staged / f"v{version}-standalone{strict_suffix}"
+            folder = f"v{version}-standalone{strict_suffix}"
+            target = staged / folder
             target.mkdir(parents=True)
+            # refs must name where the files will live after the rename below
+            final_ref = '"' + (root / folder / "_definitions.json").as_uri() + "#"
             for item in source.iterdir():
                 if item.suffix != ".json":
                     continue
                 text = item.read_text(encoding="utf-8")
                 (target / item.name).write_text(
-                    text.replace(_ABSOLUTE_REF, _RELATIVE_REF), encoding="utf-8"
+                    text.replace(_ABSOLUTE_REF, final_ref), encoding="utf-8"
                 )
         (staged / STAMP).write_text(f"kubernetes v{version}\n", encoding="utf-8")
         if root.exists():

@@ -1,0 +1,19 @@
+{{/* Service in front of one server. Call with (dict "root" $ "name" "server"). */}}
+{{- define "archon.server.service" -}}
+{{- $v := .root.Values -}}
+apiVersion: v1
+kind: Service
+metadata:
+  name: {{ include "archon.componentName" (dict "root" .root "component" .name) }}
+  labels:
+    {{- include "archon.labels" (dict "root" .root "component" .name) | nindent 4 }}
+spec:
+  type: {{ $v.service.type }}
+  selector:
+    {{- include "archon.selectorLabels" (dict "root" .root "component" .name) | nindent 4 }}
+  ports:
+    - name: http
+      port: {{ $v.service.port }}
+      targetPort: http
+      protocol: TCP
+{{- end -}}

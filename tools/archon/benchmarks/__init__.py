@@ -1,0 +1,1 @@
+"""Benchmarks behind `archon bench ...`: speed and accuracy targets live here, not in tests."""

@@ -1,0 +1,105 @@
+"""`archon bench render`: render + kubeconform every scenario and profile, against the bare tools.
+
+Both paths use the same inputs and the same warm toolchain. The baseline pipes
+`helm template` into `kubeconform` directly; Archon's path goes through render_chart and
+validate_manifest. The ratio shows what the toolkit costs on top of the tools themselves.
+"""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from archon.errors import CommandFailed
+from archon.helm import template_args
+from archon.paths import chart_dir, repo_root
+from archon.render import DEFAULT_NAMESPACE, DEFAULT_RELEASE, render_chart
+from archon.toolchain import ensure
+from archon.validate import kubeconform_args, validate_manifest
+
+TARGET_TOTAL_S = 5.0
+TARGET_RATIO = 1.5
+
+
+def scenario_files() -> list[Path]:
+    chart_ci = sorted((chart_dir() / "ci").glob("*-values.yaml"))
+    profiles = sorted((repo_root() / "values").glob("*.yaml"))
+    return chart_ci + profiles
+
+
+@dataclass
+class RenderBench:
+    files: list[Path]
+    archon_runs_s: list[float] = field(default_factory=list)
+    direct_runs_s: list[float] = field(default_factory=list)
+    resources: int = 0
+
+    @property
+    def archon_s(self) -> float:
+        return statistics.median(self.archon_runs_s)
+
+    @property
+    def direct_s(self) -> float:
+        return statistics.median(self.direct_runs_s)
+
+    @property
+    def ratio(self) -> float:
+        return self.archon_s / self.direct_s if self.direct_s else float("inf")
+
+    @property
+    def meets_targets(self) -> bool:
+        return self.archon_s < TARGET_TOTAL_S and self.ratio <= TARGET_RATIO
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "scenarios": len(self.files),
+            "resources": self.resources,
+            "archon_s": round(self.archon_s, 3),
+            "direct_s": round(self.direct_s, 3),
+            "ratio": round(self.ratio, 3),
+            "runs": len(self.archon_runs_s),
+            "target_total_s": TARGET_TOTAL_S,
+            "target_ratio": TARGET_RATIO,
+            "meets_targets": self.meets_targets,
+        }
+
+
+def _archon_pass(files: list[Path]) -> int:
+    resources = 0
+    for file in files:
+        rendered = render_chart([file])
+        results = validate_manifest(rendered.manifest)
+        bad = [r for r in results if not r.ok]
+        if bad:
+            raise CommandFailed(f"{file}: {bad[0].kind}/{bad[0].name}: {bad[0].message}")
+        resources += len(results)
+    return resources
+
+
+def _direct_pass(files: list[Path]) -> None:
+    helm = str(ensure("helm"))
+    kubeconform = kubeconform_args()
+    for file in files:
+        args = template_args(str(chart_dir()), release=DEFAULT_RELEASE, namespace=DEFAULT_NAMESPACE)
+        manifest = subprocess.run(
+            [helm, *args], input=file.read_text(), capture_output=True, text=True, check=True
+        ).stdout
+        subprocess.run([*kubeconform, "-"], input=manifest, capture_output=True, check=True)
+
+
+def run(runs: int = 3) -> RenderBench:
+    files = scenario_files()
+    bench = RenderBench(files=files)
+    bench.resources = _archon_pass(files)  # warm-up: page cache, schema compile, imports
+    _direct_pass(files)
+    for _ in range(max(1, runs)):
+        start = time.perf_counter()
+        _direct_pass(files)
+        bench.direct_runs_s.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        _archon_pass(files)
+        bench.archon_runs_s.append(time.perf_counter() - start)
+    return bench

@@ -1,0 +1,1 @@
+"""Tooling for the Helm chart in charts/archon: its values documentation and schema checks."""

@@ -1,0 +1,64 @@
+"""`archon deploy -f values.yaml`: lint + preflight, then install/upgrade, rollout followed."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from archon.errors import EXIT_OK
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from archon.deploy.install import DEFAULT_NAMESPACE, DEFAULT_RELEASE, DEFAULT_TIMEOUT_S
+
+    parser = sub.add_parser(
+        "deploy",
+        help="lint, preflight, then helm upgrade --install with --wait and rollback on failure",
+        description="Nothing is applied when lint or the preflight finds a problem. "
+        "Exit 0 deployed, 1 problems or a failed (rolled back) rollout, 2 unusable input.",
+    )
+    parser.add_argument(
+        "-f", "--values", dest="files", action="append", required=True, metavar="FILE"
+    )
+    parser.add_argument("--namespace", "-n", default=DEFAULT_NAMESPACE)
+    parser.add_argument("--release", default=DEFAULT_RELEASE)
+    parser.add_argument(
+        "--kubeconfig", type=Path, help="default: the local cluster's (`archon cluster up`)"
+    )
+    parser.add_argument(
+        "--dry-run", action="store_true", help="server-side dry-run: real admission, no changes"
+    )
+    parser.add_argument(
+        "--timeout",
+        type=int,
+        default=DEFAULT_TIMEOUT_S,
+        metavar="SECONDS",
+        help=f"how long to wait for Ready before rolling back (default {DEFAULT_TIMEOUT_S})",
+    )
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from archon.deploy.install import DeployOptions, deploy
+
+    opts = DeployOptions(
+        values_files=[Path(f) for f in args.files],
+        namespace=args.namespace,
+        release=args.release,
+        kubeconfig=args.kubeconfig,
+        dry_run=args.dry_run,
+        timeout_s=args.timeout,
+    )
+    result = deploy(opts, out=sys.stdout)
+    if result.status == "dry-run":
+        return EXIT_OK
+    print(
+        f"release {result.release!r} revision {result.revision} {result.status} "
+        f"in {result.elapsed_s:.1f} s"
+    )
+    if result.endpoint:
+        print(f"endpoint (in cluster): {result.endpoint}")
+    if result.notes:
+        print("\nNOTES:\n" + result.notes)
+    return EXIT_OK

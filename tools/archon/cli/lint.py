@@ -1,0 +1,47 @@
+"""`archon lint FILE...`: schema and preflight problems, one line each."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from archon.errors import EXIT_OK, EXIT_PROBLEMS
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser(
+        "lint",
+        help="check values files against the chart schema and the GPU memory preflight",
+        description="Each values file is merged over the chart defaults and checked on its own. "
+        "Exit 0 clean, 1 problems found, 2 unusable input.",
+    )
+    parser.add_argument("files", nargs="+", metavar="FILE", help="values files")
+    parser.add_argument("--gpu", help="GPU profile for the preflight (default: gpu.profile)")
+    parser.add_argument(
+        "--no-preflight", action="store_true", help="schema only, skip the memory preflight"
+    )
+    parser.add_argument("--output", choices=["text", "json"], default="text")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from archon.lint import lint_files
+
+    problems = lint_files(args.files, preflight=not args.no_preflight, gpu=args.gpu)
+    if args.output == "json":
+        print(
+            json.dumps(
+                {
+                    "ok": not problems,
+                    "problems": [dict(p.as_dict(), file=p.source) for p in problems],
+                },
+                indent=2,
+            )
+        )
+    else:
+        for problem in problems:
+            print(problem.line(), file=sys.stderr)
+        if not problems:
+            print(f"{len(args.files)} file(s) clean")
+    return EXIT_PROBLEMS if problems else EXIT_OK

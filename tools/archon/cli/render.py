@@ -1,0 +1,40 @@
+"""`archon render -f FILE...`: the manifests helm would apply, rendered by the real helm."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from archon.errors import EXIT_OK
+
+
+def add_chart_args(parser: argparse.ArgumentParser) -> None:
+    from archon.render import DEFAULT_NAMESPACE, DEFAULT_RELEASE
+
+    parser.add_argument("--release", default=DEFAULT_RELEASE, help="release name")
+    parser.add_argument("--namespace", "-n", default=DEFAULT_NAMESPACE, help="namespace")
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser(
+        "render",
+        help="render the chart with values files (helm template)",
+        description="Values files are applied in order, like repeated helm -f.",
+    )
+    parser.add_argument("-f", "--values", dest="files", action="append", default=[], metavar="FILE")
+    add_chart_args(parser)
+    parser.add_argument("--output", choices=["yaml", "json"], default="yaml")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from archon.render import render_chart
+
+    rendered = render_chart(args.files, release=args.release, namespace=args.namespace)
+    if args.output == "json":
+        json.dump({"objects": rendered.objects}, sys.stdout, indent=2)
+        print()
+    else:
+        sys.stdout.write(rendered.manifest)
+    return EXIT_OK

@@ -1,0 +1,229 @@
+"""Compatibility rules: loaded from data/compat/rules.yaml, one small check per rule `kind`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from archon.errors import Problem
+from archon.paths import DATA_DIR
+from archon.preflight._yaml import load_yaml
+from archon.preflight.catalog import ModelSpec, normalize_quantization
+from archon.preflight.profiles import GpuProfile
+from archon.preflight.versions import VllmVersion, parse_version_text
+
+RULES_FILE = DATA_DIR / "compat" / "rules.yaml"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A Problem with its weight: FAIL stops the deployment, WARN does not."""
+
+    level: str
+    problem: Problem
+    rule: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**self.problem.as_dict(), "level": self.level, "rule": self.rule}
+
+
+@dataclass(frozen=True)
+class Setup:
+    """Everything a rule may look at."""
+
+    gpu: GpuProfile
+    model: ModelSpec
+    version: VllmVersion
+    vendor_value: str  # gpu.vendor as written
+    image: str  # effective repository:tag
+    image_repository: str
+    image_tag: str
+    quantization_value: str  # model.quantization as written ("" = let vLLM read it)
+    dtype: str  # model.dtype as written, "auto" when unset
+    kv_cache_dtype: str
+    max_model_len: int
+    tensor_parallel_size: int
+    gpu_count: int
+    lora: bool
+    rope_scaling: bool = False
+
+
+def _cc_at_least(gpu: GpuProfile, text: str) -> bool | None:
+    cc = gpu.compute_capability
+    if cc is None:
+        return None
+    major, minor = (int(part) for part in str(text).split("."))
+    return cc >= (major, minor)
+
+
+def _effective_dtype(setup: Setup) -> str:
+    dtype = (setup.dtype or "auto").lower()
+    if dtype in ("auto", ""):
+        # vLLM's "auto" takes the checkpoint's torch_dtype (and serves float32 as bfloat16 where
+        # supported, vllm/config _get_and_verify_dtype)
+        return setup.model.dtype.lower()
+    return {"bf16": "bfloat16", "half": "float16", "fp16": "float16"}.get(dtype, dtype)
+
+
+Check = Callable[[dict[str, Any], Setup], dict[str, Any] | None]
+
+
+def _image_min_version_for_arch(rule: dict[str, Any], s: Setup) -> dict[str, Any] | None:
+    if s.gpu.arch in rule["arch"] and s.version.parts < parse_version_text(rule["min_version"]):
+        return {"version": str(s.version)}
+    return None
+
+
+def _image_version_range_for_arch(rule: dict[str, Any], s: Setup) -> dict[str, Any] | None:
+    low, high = parse_version_text(rule["min_version"]), parse_version_text(rule["below_version"])
+    if s.gpu.arch in rule["arch"] and s.version.pinned and low <= s.version.parts < high:
+        return {"version": str(s.version)}
+    return None
+
+
+def _dtype_min_cc(rule: dict[str, Any], s: Setup) -> dict[str, Any] | None:
+    if _effective_dtype(s) in rule["dtypes"] and _cc_at_least(s.gpu, rule["min_cc"]) is False:
+        return {"value": _effective_dtype(s)}
+    return None
+
+
+def _quant_min_cc(rule: dict[str, Any], s: Setup) -> dict[str, Any] | None:
+    quant = normalize_quantization(s.quantization_value or s.model.quantization)
+    wanted = {normalize_quantization(q) for q in rule["quantizations"]}
+    if quant in wanted and _cc_at_least(s.gpu, rule["min_cc"]) is False:
+        return {"value": quant}
+    return None
+
+
+def _vendor_image(rule: dict[str, Any], s: Setup) -> dict[str, Any] | None:
+    if s.gpu.vendor != rule["vendor"]:
+        return None
+    repo = s.image_repository.lower()
+    if "repository_must_contain" in rule and rule["repository_must_contain"] not in repo:
+        return {"value": s.image_repository}
+    if "repository_must_not_contain" in rule and rule["repository_must_not_contain"] in repo:
+        return {"value": s.image_repository}
+    return None
+
+
+def _vendor_value(rule: dict[str, Any], s: Setup) -> dict[str, Any] | None:
+    if s.vendor_value and s.vendor_value.lower() != s.gpu.vendor:
+        return {"value": s.vendor_value}
+    return None
+
+
+def _amd_arch_supported(rule: dict[str, Any], s: Setup) -> dict[str, Any] | None:
+    if s.gpu.vendor == "amd" and s.gpu.arch not in rule["supported"]:
+        return {"value": s.gpu.name}
+    return None
+
+
+def _rocm_kv_cache_dtype(rule: dict[str, Any], s: Setup) -> dict[str, Any] | None:
+    if s.gpu.vendor == "amd" and (s.kv_cache_dtype or "auto").lower() != "auto":
+        return {"value": s.kv_cache_dtype}
+    return None
+
+
+def _lora_quantization(rule: dict[str, Any], s: Setup) -> dict[str, Any] | None:
+    quant = normalize_quantization(s.quantization_value or s.model.quantization)
+    supported = {normalize_quantization(q) for q in rule["supported"]}
+    if s.lora and quant not in supported:
+        return {"value": quant}
+    return None
+
+
+def _max_model_len_limit(rule: dict[str, Any], s: Setup) -> dict[str, Any] | None:
+    if not s.rope_scaling and s.max_model_len > s.model.max_positions:
+        return {"value": s.max_model_len, "limit": s.model.max_positions}
+    return None
+
+
+def _quantization_matches_checkpoint(rule: dict[str, Any], s: Setup) -> dict[str, Any] | None:
+    written = normalize_quantization(s.quantization_value)
+    checkpoint = s.model.quantization
+    if s.quantization_value and written != checkpoint:
+        return {"value": s.quantization_value, "checkpoint": checkpoint}
+    return None
+
+
+def _model_min_vllm(rule: dict[str, Any], s: Setup) -> dict[str, Any] | None:
+    needed = s.model.min_vllm
+    if needed and s.version.parts < parse_version_text(needed):
+        return {"min_version": needed, "version": str(s.version)}
+    return None
+
+
+def _tensor_parallel_gpus(rule: dict[str, Any], s: Setup) -> dict[str, Any] | None:
+    if s.tensor_parallel_size > s.gpu_count:
+        return {"value": s.tensor_parallel_size, "count": s.gpu_count}
+    return None
+
+
+def _tensor_parallel_heads(rule: dict[str, Any], s: Setup) -> dict[str, Any] | None:
+    if s.model.heads % max(1, s.tensor_parallel_size):
+        return {"value": s.tensor_parallel_size, "heads": s.model.heads}
+    return None
+
+
+def _image_unpinned(rule: dict[str, Any], s: Setup) -> dict[str, Any] | None:
+    return None if s.version.pinned else {"value": s.image_tag}
+
+
+CHECKS: dict[str, Check] = {
+    "image_min_version_for_arch": _image_min_version_for_arch,
+    "image_version_range_for_arch": _image_version_range_for_arch,
+    "dtype_min_cc": _dtype_min_cc,
+    "quant_min_cc": _quant_min_cc,
+    "vendor_image": _vendor_image,
+    "vendor_value": _vendor_value,
+    "amd_arch_supported": _amd_arch_supported,
+    "rocm_kv_cache_dtype": _rocm_kv_cache_dtype,
+    "lora_quantization": _lora_quantization,
+    "max_model_len_limit": _max_model_len_limit,
+    "quantization_matches_checkpoint": _quantization_matches_checkpoint,
+    "model_min_vllm": _model_min_vllm,
+    "tensor_parallel_gpus": _tensor_parallel_gpus,
+    "tensor_parallel_heads": _tensor_parallel_heads,
+    "image_unpinned": _image_unpinned,
+}
+
+_RULES: list[dict[str, Any]] | None = None
+
+
+def load_rules() -> list[dict[str, Any]]:
+    global _RULES
+    if _RULES is None:
+        data = load_yaml(RULES_FILE)
+        rules = data.get("rules") if isinstance(data, dict) else None
+        if not isinstance(rules, list):
+            raise ValueError(f"{RULES_FILE}: no `rules:` list")  # a packaging bug, not user input
+        for rule in rules:
+            if rule.get("kind") not in CHECKS or rule.get("level") not in ("FAIL", "WARN"):
+                raise ValueError(f"{RULES_FILE}: bad rule {rule.get('id')!r}")
+        _RULES = rules
+    return _RULES
+
+
+class _Fields(dict[str, Any]):
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+def evaluate(setup: Setup, rules: list[dict[str, Any]] | None = None) -> list[Finding]:
+    findings: list[Finding] = []
+    for rule in rules if rules is not None else load_rules():
+        hit = CHECKS[rule["kind"]](rule, setup)
+        if hit is None:
+            continue
+        fields = _Fields(gpu=setup.gpu.name, cc=setup.gpu.cc_text, arch=setup.gpu.arch,
+                         vendor=setup.gpu.vendor, image=setup.image, model=setup.model.name,
+                         version=str(setup.version), **hit)
+        problem = Problem(
+            key=rule["key"],
+            message=rule["message"].format_map(fields),
+            fix=rule["fix"].format_map(fields),
+            value=hit.get("value"),
+        )
+        findings.append(Finding(rule["level"], problem, rule["id"]))
+    return findings

@@ -1,0 +1,69 @@
+"""vLLM versions: parse an image tag and say which memory accounting that release uses."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_VERSION = re.compile(r"v?(\d+)\.(\d+)(?:\.(\d+))?")
+
+# Boundaries in vLLM's memory accounting (see docs/preflight.md for the full story):
+# - 0.6.4: the profiler reports weights / non-torch / activation peak separately (PR #10511);
+#   before, "peak" was total minus free after the profile run, so it included everything.
+PROFILER_SPLIT = (0, 6, 4)
+# - 0.8.0: the V1 engine is the default (chunked prefill always on, profile at
+#   max_num_batched_tokens, a dummy sampler run over max_num_seqs requests).
+V1_DEFAULT = (0, 8, 0)
+# - 0.21.0: CUDA-graph memory is estimated and subtracted before the KV cache is sized
+#   ("CUDA graph memory profiling is enabled (default since v0.21.0)", vllm/v1/worker/gpu_worker.py
+#   log line); before, graphs were captured after sizing, outside the budget.
+GRAPHS_BUDGETED = (0, 21, 0)
+# The newest release whose behaviour the model encodes; unpinned tags are read as this.
+NEWEST_KNOWN = (0, 28, 0)
+
+
+@dataclass(frozen=True)
+class VllmVersion:
+    parts: tuple[int, int, int]
+    text: str
+    pinned: bool = True
+
+    @classmethod
+    def parse(cls, tag: str | None) -> VllmVersion | None:
+        """'v0.19.1' / '0.22.1-cu129' / '0.7.3.dev233+g..' -> a version; 'latest' -> None."""
+        if not tag:
+            return None
+        match = _VERSION.search(str(tag))
+        if not match:
+            return None
+        major, minor, patch = match.group(1), match.group(2), match.group(3) or "0"
+        return cls((int(major), int(minor), int(patch)), str(tag))
+
+    @classmethod
+    def newest(cls, text: str = "latest") -> VllmVersion:
+        return cls(NEWEST_KNOWN, text, pinned=False)
+
+    def __str__(self) -> str:
+        return "v{}.{}.{}".format(*self.parts) if self.pinned else self.text
+
+    def at_least(self, other: tuple[int, int, int]) -> bool:
+        return self.parts >= other
+
+    @property
+    def engine(self) -> str:
+        return "v1" if self.at_least(V1_DEFAULT) else "v0"
+
+    @property
+    def graphs_budgeted(self) -> bool:
+        return self.at_least(GRAPHS_BUDGETED)
+
+    @property
+    def legacy_profiler(self) -> bool:
+        return not self.at_least(PROFILER_SPLIT)
+
+
+def parse_version_text(text: str) -> tuple[int, int, int]:
+    version = VllmVersion.parse(text)
+    if version is None:
+        raise ValueError(f"not a version: {text!r}")
+    return version.parts
