@@ -385,14 +385,12 @@ def test_surge_that_fits_the_node_renders(render: Callable[..., list[Obj]]) -> N
 @pytest.mark.parametrize(
     ("values", "names"),
     [
-        ({"gpu": {"vendor": "amd"}}, ["gpu.vendor=amd", "gpu.nvidia.runtimeClassName"]),
         ({"model": {"tensorParallelSize": 2}}, ["model.tensorParallelSize=2", "gpu.count=1"]),
         ({"replicaCount": 2}, ["replicaCount=2", "gpu.nodeCapacity=1"]),
         ({"apiKey": {"enabled": True}}, ["apiKey.enabled", "apiKey.existingSecret"]),
         ({"resources": {"limits": {"nvidia.com/gpu": 1}}}, ["resources.limits.nvidia.com/gpu"]),
     ],
     ids=[
-        "amd-with-nvidia-runtime",
         "tp-vs-count",
         "replicas",
         "api-key-no-secret",
@@ -461,6 +459,15 @@ def test_nvidia_pod_uses_runtime_class_and_nvidia_gpu(render: Callable[..., list
     assert resources["requests"]["memory"] == "16Gi" and resources["requests"]["cpu"] == "4"
     assert "amd.com/gpu" not in resources["limits"]
     assert container(objects)["image"] == "vllm/vllm-openai:v0.19.1"
+
+
+def test_vendor_switch_alone_drops_the_nvidia_runtime(render: Callable[..., list[Obj]]) -> None:
+    # One value switches vendor: the default NVIDIA runtime class must not leak into AMD pods.
+    spec = pod_spec(render({"gpu": {"vendor": "amd"}}))
+    assert "runtimeClassName" not in spec
+    assert container(render({"gpu": {"vendor": "amd"}}))["image"].startswith(
+        "vllm/vllm-openai-rocm:"
+    )
 
 
 @pytest.mark.parametrize(

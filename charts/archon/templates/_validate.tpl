@@ -10,10 +10,6 @@ combinations.
 {{- $replicas := int $v.replicaCount -}}
 {{- $surge := include "archon.surgePods" . | int -}}
 
-{{- if and (eq $v.gpu.vendor "amd") $v.gpu.nvidia.runtimeClassName -}}
-{{- fail (printf "values: gpu.vendor=amd with gpu.nvidia.runtimeClassName=%q: the NVIDIA runtime cannot start an AMD pod; fix: set gpu.nvidia.runtimeClassName: \"\" (values/rx7900xtx.yaml does)" $v.gpu.nvidia.runtimeClassName) -}}
-{{- end -}}
-
 {{- if ne (int $v.model.tensorParallelSize) $gpus -}}
 {{- fail (printf "values: model.tensorParallelSize=%d but gpu.count=%d: vLLM splits the model over exactly tensorParallelSize GPUs of the pod; fix: set both to the same number" (int $v.model.tensorParallelSize) $gpus) -}}
 {{- end -}}

@@ -4,30 +4,35 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
 from archon import __version__
 from archon.errors import EXIT_UNUSABLE, ArchonError
 
-# Each module exposes register(subparsers); the parser it adds sets `handler` to a function
-# taking the parsed args and returning the exit code. Modules import their heavy dependencies
-# inside the handler so that `archon preflight` stays fast.
-COMMAND_MODULES = [
-    "archon.cli.toolchain_cmd",
-    "archon.cli.lint",
-    "archon.cli.render",
-    "archon.cli.validate",
-    "archon.cli.preflight",
-    "archon.cli.gpus",
-    "archon.cli.chart_cmd",
-    "archon.cli.bench",
-    "archon.cli.cluster",
-    "archon.cli.deploy",
-    "archon.cli.status",
-    "archon.cli.uninstall",
-    "archon.cli.demo",
-]
+EXIT_INTERNAL = 70  # sysexits EX_SOFTWARE
+
+# command -> module. Each module exposes register(subparsers); the parser it adds sets `handler`
+# to a function taking the parsed args and returning the exit code. Only the module of the
+# command being run is imported, so no command pays for another's dependencies (the preflight
+# must answer in well under a second; deploy pulls in the Kubernetes client).
+COMMANDS = {
+    "toolchain": "archon.cli.toolchain_cmd",
+    "lint": "archon.cli.lint",
+    "render": "archon.cli.render",
+    "validate": "archon.cli.validate",
+    "preflight": "archon.cli.preflight",
+    "gpus": "archon.cli.gpus",
+    "chart": "archon.cli.chart_cmd",
+    "bench": "archon.cli.bench",
+    "cluster": "archon.cli.cluster",
+    "deploy": "archon.cli.deploy",
+    "status": "archon.cli.status",
+    "uninstall": "archon.cli.uninstall",
+    "council": "archon.cli.council",
+    "demo": "archon.cli.demo",
+}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -37,12 +42,18 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_UNUSABLE, f"{self.prog}: {message}; fix: see `{self.prog} --help`\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="archon", description=__doc__)
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """All commands, or only `only` when the command line names a known one."""
+    parser = _Parser(
+        prog="archon",
+        description="Put vLLM on one consumer GPU in Kubernetes, and prove first that it will start.",
+        epilog="Exit codes: 0 clean, 1 problems found, 2 unusable input.",
+    )
     parser.add_argument("--version", action="version", version=f"archon {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
-    for name in COMMAND_MODULES:
+    modules = [COMMANDS[only]] if only in COMMANDS else list(COMMANDS.values())
+    for name in modules:
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:
@@ -54,8 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(args_list[0] if args_list else None)
+    args = parser.parse_args(args_list)
     try:
         code: int = args.handler(args)
     except ArchonError as exc:
@@ -66,6 +78,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except Exception as exc:  # a bug of ours: still one line, the traceback only on request
+        if os.environ.get("ARCHON_DEBUG"):
+            raise
+        print(
+            f"internal error: {type(exc).__name__}: {exc}; fix: rerun with ARCHON_DEBUG=1 "
+            "and report the traceback",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL
     return code
 
 

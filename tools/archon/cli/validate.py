@@ -17,7 +17,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "validate",
         help="render each values file and validate the manifests (kubeconform -strict, offline)",
         description="Each -f file is its own scenario, rendered over the chart defaults; "
-        "with no -f the chart defaults alone are validated.",
+        "with no -f the chart defaults alone are validated. Exit 0 all valid, 1 otherwise.",
     )
     parser.add_argument("-f", "--values", dest="files", action="append", default=[], metavar="FILE")
     add_chart_args(parser)
@@ -26,44 +26,33 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from archon.errors import ArchonError
-    from archon.render import render_chart
-    from archon.validate import validate_manifest
+    from archon.validate import validate_scenarios
+    from archon.values import read_yaml_file
 
-    scenarios: list[str | None] = list(args.files) or [None]
-    report = []
-    ok = True
-    for scenario in scenarios:
-        name = scenario or "(chart defaults)"
-        entry: dict[str, object] = {"file": name, "ok": False, "error": "", "resources": []}
-        try:
-            rendered = render_chart(
-                [scenario] if scenario else [], release=args.release, namespace=args.namespace
-            )
-            results = validate_manifest(rendered.manifest)
-            entry["resources"] = [dict(asdict(r), ok=r.ok) for r in results]
-            entry["ok"] = bool(results) and all(r.ok for r in results)
-            if not results:
-                entry["error"] = "no resources rendered"
-        except ArchonError as exc:
-            if exc.exit_code != EXIT_PROBLEMS:
-                raise
-            entry["error"] = exc.line()
-        ok = ok and bool(entry["ok"])
-        report.append(entry)
+    for file in args.files:  # unusable input (missing file, bad YAML) stops before any work
+        read_yaml_file(file)
+    results = validate_scenarios(
+        args.files or [None], release=args.release, namespace=args.namespace
+    )
+    ok = all(r.ok for r in results)
     if args.output == "json":
+        report = [
+            {
+                "file": r.file,
+                "ok": r.ok,
+                "error": r.error,
+                "resources": [dict(asdict(res), ok=res.ok) for res in r.resources],
+            }
+            for r in results
+        ]
         print(json.dumps({"ok": ok, "scenarios": report}, indent=2))
-    else:
-        for entry in report:
-            resources = entry["resources"]
-            assert isinstance(resources, list)
-            if entry["error"]:
-                print(f"{entry['file']}: {entry['error']}", file=sys.stderr)
-            for r in resources:
-                if not r["ok"]:
-                    print(
-                        f"{entry['file']}: {r['kind']}/{r['name']}: {r['message']}", file=sys.stderr
-                    )
-            if entry["ok"]:
-                print(f"{entry['file']}: {len(resources)} resources valid")
+        return EXIT_OK if ok else EXIT_PROBLEMS
+    for result in results:
+        if result.error:
+            print(f"{result.file}: {result.error}", file=sys.stderr)
+        for res in result.resources:
+            if not res.ok:
+                print(f"{result.file}: {res.kind}/{res.name}: {res.message}", file=sys.stderr)
+        if result.ok:
+            print(f"{result.file}: {len(result.resources)} resources valid")
     return EXIT_OK if ok else EXIT_PROBLEMS

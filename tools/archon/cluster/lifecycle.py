@@ -1,7 +1,7 @@
 """`archon cluster up|down|status`: kwokctl's binary runtime with binaries from the toolchain.
 
-Everything lives under <cache>/cluster: kwokctl's workdir (KWOK_WORKDIR), the generated kwokctl
-configuration and the kubeconfig. KUBECONFIG is set to that file for every kwokctl call, so
+Everything lives under <cache>/cluster/<name>: kwokctl's workdir (KWOK_WORKDIR), the generated
+kwokctl configuration and the kubeconfig. KUBECONFIG is set to that file for every kwokctl call, so
 ~/.kube/config is never read or written unless the user asks for --export-kubeconfig.
 """
 
@@ -31,7 +31,7 @@ from archon.kube.rest import Kube
 from archon.paths import cache_dir
 from archon.toolchain import ensure, load_specs
 
-CLUSTER_NAME = "archon"
+DEFAULT_CLUSTER = "archon"
 STAGES_FILE = Path(__file__).with_name("stages.yaml")
 # The control plane's binaries, each built by the toolchain (data/toolchain.json).
 COMPONENT_TOOLS = {
@@ -45,8 +45,13 @@ CREATE_TIMEOUT_S = 180
 NODE_READY_TIMEOUT_S = 60
 
 
+def cluster_name() -> str:
+    """ARCHON_CLUSTER picks another cluster (the integration tests use their own)."""
+    return os.environ.get("ARCHON_CLUSTER") or DEFAULT_CLUSTER
+
+
 def cluster_dir() -> Path:
-    return cache_dir() / "cluster"
+    return cache_dir() / "cluster" / cluster_name()
 
 
 def kubeconfig_path() -> Path:
@@ -58,7 +63,7 @@ def _workdir() -> Path:
 
 
 def _cluster_workdir() -> Path:
-    return _workdir() / "clusters" / CLUSTER_NAME
+    return _workdir() / "clusters" / cluster_name()
 
 
 @dataclass
@@ -204,20 +209,20 @@ def up(
     config_file = cluster_dir() / "kwokctl.yaml"
     config_file.write_text(kwokctl_config(binaries), encoding="utf-8")
     if component_pids() and _api_answers():
-        print(f"cluster {CLUSTER_NAME!r} already running", file=out)
+        print(f"cluster {cluster_name()!r} already running", file=out)
     elif (_cluster_workdir() / "kwok.yaml").is_file() and kubeconfig_path().is_file():
-        print(f"starting cluster {CLUSTER_NAME!r} (kept from a previous run)", file=out)
-        _kwokctl_checked(["start", "cluster", "--name", CLUSTER_NAME], timeout=CREATE_TIMEOUT_S)
+        print(f"starting cluster {cluster_name()!r} (kept from a previous run)", file=out)
+        _kwokctl_checked(["start", "cluster", "--name", cluster_name()], timeout=CREATE_TIMEOUT_S)
     else:
         if _cluster_workdir().exists():  # half-made: start over
-            _kwokctl(["delete", "cluster", "--name", CLUSTER_NAME], timeout=60)
-        print(f"creating cluster {CLUSTER_NAME!r} (kwokctl, binary runtime)", file=out)
+            _kwokctl(["delete", "cluster", "--name", cluster_name()], timeout=60)
+        print(f"creating cluster {cluster_name()!r} (kwokctl, binary runtime)", file=out)
         _kwokctl_checked(
             [
                 "create",
                 "cluster",
                 "--name",
-                CLUSTER_NAME,
+                cluster_name(),
                 "--config",
                 str(config_file),
                 "--kubeconfig",
@@ -237,7 +242,7 @@ def up(
     _wait_nodes_ready(kube, [p.node_name for p in profiles])
     if export_kubeconfig:
         target = export_to_user_kubeconfig()
-        print(f"kubeconfig context kwok-{CLUSTER_NAME} merged into {target}", file=out)
+        print(f"kubeconfig context kwok-{cluster_name()} merged into {target}", file=out)
     return cluster_status()
 
 
@@ -269,14 +274,14 @@ def down(*, out: TextIO, timeout_s: float = 30) -> None:
     """Stop and delete the cluster; afterwards none of its processes runs."""
     before = component_pids()
     if _cluster_workdir().exists():
-        _kwokctl(["delete", "cluster", "--name", CLUSTER_NAME], timeout=120)
+        _kwokctl(["delete", "cluster", "--name", cluster_name()], timeout=120)
     deadline = time.monotonic() + timeout_s
     while any(_alive(p) for p in before) and time.monotonic() < deadline:
         time.sleep(0.2)
     for pid in (p for p in before if _alive(p)):  # kwokctl started these for us
         os.kill(pid, signal.SIGKILL)
     kubeconfig_path().unlink(missing_ok=True)
-    print(f"cluster {CLUSTER_NAME!r} deleted; {len(before)} processes stopped", file=out)
+    print(f"cluster {cluster_name()!r} deleted; {len(before)} processes stopped", file=out)
 
 
 def cluster_status() -> ClusterInfo:

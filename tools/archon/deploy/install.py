@@ -159,7 +159,7 @@ def deploy(opts: DeployOptions, *, out: TextIO) -> DeployResult:
     worker.join(timeout=opts.timeout_s + 120)
     result.elapsed_s = time.perf_counter() - start
     if "error" in outcome:
-        raise _deploy_error(outcome["error"], watch, opts)
+        raise _deploy_error(outcome["error"], watch, opts, result.follow)
     if "release" not in outcome:
         raise CommandFailed(
             f"helm did not finish within {opts.timeout_s + 120} s",
@@ -212,16 +212,22 @@ def _dry_run(
     return result
 
 
-def _deploy_error(exc: BaseException, watch: Any, opts: DeployOptions) -> ArchonError:
+def _deploy_error(
+    exc: BaseException, watch: Any, opts: DeployOptions, followed: FollowResult | None
+) -> ArchonError:
     if isinstance(exc, ArchonError):
         return exc
     stderr = error_text(exc) if hasattr(exc, "stderr") else str(exc)
     helm_line = helm_error_line(stderr)
-    reason = ""
-    try:
-        reason = watch.unschedulable_reason()
-    except Exception:  # the reason is a bonus; the helm message stands on its own
-        reason = ""
+    # After a rollback the unschedulable pod is gone: take the scheduler's words from what the
+    # follower saw, else ask now.
+    seen = [ln for ln in (followed.printed if followed else ()) if ": not scheduled: " in ln]
+    reason = seen[-1].split(": not scheduled: ", 1)[1] if seen else ""
+    if not reason:
+        try:
+            reason = watch.unschedulable_reason()
+        except Exception:  # the reason is a bonus; the helm message stands on its own
+            reason = ""
     rolled_back = "rolled back" in stderr or "rollback" in stderr.lower()
     what = "rolled back to the previous revision" if rolled_back else "failed"
     because = f"pod unschedulable: {reason}" if reason else helm_line

@@ -83,7 +83,7 @@ def pod_lines(pod: Obj, nodes: dict[str, Obj]) -> dict[str, str]:
         state = "started, waiting for readiness"
     elif any((s.get("state") or {}).get("running") for s in init_statuses):
         running = [s["name"] for s in init_statuses if (s.get("state") or {}).get("running")]
-        state = f"init container {', '.join(running)} running (model download)"
+        state = f"init container {', '.join(running)} running"
     else:
         reason = _waiting_reason(init_statuses) or _waiting_reason(statuses)
         state = f"pulling/starting ({reason or 'ContainerCreating'})"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
@@ -44,8 +45,13 @@ def release_status(kubeconfig: Path | None, namespace: str, release: str) -> Rel
     report = ReleaseStatus(release, namespace)
     report.revision = int(info.get("version", 0))
     report.status = str((info.get("info") or {}).get("status", ""))
-    chart_meta = ((info.get("chart") or {}).get("metadata")) or {}
-    report.chart = f"{chart_meta.get('name', '?')}-{chart_meta.get('version', '?')}"
+    # helm v4's `status -o json` has no chart field; `list` has "chart": "<name>-<version>".
+    listed = json.loads(
+        asyncio.run(
+            helm.run(["list", "--namespace", namespace, "--filter", f"^{release}$", "-o", "json"])
+        )
+    )
+    report.chart = str(listed[0].get("chart", "?")) if listed else "?"
     kube = Kube(api_client(config))
     watch = ReleaseWatch(kube, namespace, release)
     nodes = watch.nodes()

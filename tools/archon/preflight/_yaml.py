@@ -22,15 +22,20 @@ def load_yaml(path: str | Path) -> Any:
     except FileNotFoundError:
         raise UsageError("file not found", source=str(path), fix="pass an existing file") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read: {exc}", source=str(path), fix="pass a readable UTF-8 file") from None
+        raise UsageError(
+            f"cannot read: {exc}", source=str(path), fix="pass a readable UTF-8 file"
+        ) from None
     try:
         if file.suffix == ".json":
             return json.loads(text)
-        return yaml.load(text, Loader=_Loader)  # noqa: S506 - safe loader
+        return yaml.load(text, Loader=_Loader)
     except (yaml.YAMLError, json.JSONDecodeError) as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
         if isinstance(exc, json.JSONDecodeError):
             where = f" at line {exc.lineno}"
-        raise UsageError(f"invalid {'JSON' if file.suffix == '.json' else 'YAML'}{where}",
-                         source=str(path), fix="correct the syntax") from None
+        raise UsageError(
+            f"invalid {'JSON' if file.suffix == '.json' else 'YAML'}{where}",
+            source=str(path),
+            fix="correct the syntax",
+        ) from None

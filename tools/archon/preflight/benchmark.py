@@ -117,14 +117,27 @@ def _outcome(case: dict[str, Any]) -> str | None:
     return None
 
 
-def evaluate_case(case: dict[str, Any], profiles: ProfileSet,
-                  models: dict[str, ModelSpec] | None = None) -> CaseResult:
-    record: dict[str, Any] = {"id": case.get("id"), "model": case.get("model"),
-                              "gpu": case.get("gpu"), "verdict": None}
-    reported = {key: case.get(key) for key in ("weights_gib", "non_torch_gib",
-                                                 "activation_peak_gib", "kv_cache_gib",
-                                                 "gpu_blocks", "kv_cache_tokens",
-                                                 "estimated_max_model_len")}
+def evaluate_case(
+    case: dict[str, Any], profiles: ProfileSet, models: dict[str, ModelSpec] | None = None
+) -> CaseResult:
+    record: dict[str, Any] = {
+        "id": case.get("id"),
+        "model": case.get("model"),
+        "gpu": case.get("gpu"),
+        "verdict": None,
+    }
+    reported = {
+        key: case.get(key)
+        for key in (
+            "weights_gib",
+            "non_torch_gib",
+            "activation_peak_gib",
+            "kv_cache_gib",
+            "gpu_blocks",
+            "kv_cache_tokens",
+            "estimated_max_model_len",
+        )
+    }
     reported["outcome"] = case.get("outcome")
     record["reported"] = reported
     name = str(case.get("model") or "")
@@ -157,24 +170,31 @@ def evaluate_case(case: dict[str, Any], profiles: ProfileSet,
     )
     est = estimate(engine, gpu)
     verdict = "start" if est.starts else "fail"
-    record.update({
-        "verdict": verdict,
-        "assumed": {"vllm_version": str(version), "version_from": version_how,
-                    "gpu_total_gib": round(gpu.visible_gib, 2), "gpu_total_from": gpu_how,
-                    "gpu_memory_utilization": util, "max_model_len": engine.model_len,
-                    "max_num_seqs": est.max_num_seqs,
-                    "max_num_batched_tokens": est.max_num_batched_tokens,
-                    "engine": est.engine},
-        "weights_gib": round(est.weights_gib, 2),
-        "activation_gib": round(est.activation_gib, 2),
-        "non_torch_gib": round(est.non_torch_gib, 2),
-        "cudagraph_gib": round(est.cudagraph_gib, 2) if est.cudagraph_in_budget else 0.0,
-        "kv_cache_gib": round(est.kv_cache_gib, 2),
-        "kv_cache_tokens": est.kv_cache_tokens,
-        "gpu_blocks": est.gpu_blocks,
-        "failure": est.failure,
-        "estimated_max_model_len": est.max_model_len_fit,
-    })
+    record.update(
+        {
+            "verdict": verdict,
+            "assumed": {
+                "vllm_version": str(version),
+                "version_from": version_how,
+                "gpu_total_gib": round(gpu.visible_gib, 2),
+                "gpu_total_from": gpu_how,
+                "gpu_memory_utilization": util,
+                "max_model_len": engine.model_len,
+                "max_num_seqs": est.max_num_seqs,
+                "max_num_batched_tokens": est.max_num_batched_tokens,
+                "engine": est.engine,
+            },
+            "weights_gib": round(est.weights_gib, 2),
+            "activation_gib": round(est.activation_gib, 2),
+            "non_torch_gib": round(est.non_torch_gib, 2),
+            "cudagraph_gib": round(est.cudagraph_gib, 2) if est.cudagraph_in_budget else 0.0,
+            "kv_cache_gib": round(est.kv_cache_gib, 2),
+            "kv_cache_tokens": est.kv_cache_tokens,
+            "gpu_blocks": est.gpu_blocks,
+            "failure": est.failure,
+            "estimated_max_model_len": est.max_model_len_fit,
+        }
+    )
     result = CaseResult(record)
     expected = _outcome(case)
     if expected is not None:
@@ -192,8 +212,11 @@ def evaluate_case(case: dict[str, Any], profiles: ProfileSet,
         source = "kv_cache_gib / bytes per token"
     if tokens:
         result.kv_error = abs(est.kv_cache_tokens - tokens) / tokens
-        record["errors"] = {"kv_tokens_reported": int(tokens), "kv_tokens_from": source,
-                            "kv_tokens_rel": round(result.kv_error, 4)}
+        record["errors"] = {
+            "kv_tokens_reported": int(tokens),
+            "kv_tokens_from": source,
+            "kv_tokens_rel": round(result.kv_error, 4),
+        }
     weights = _num(case.get("weights_gib"))
     if weights:
         result.weights_error = abs(est.weights_gib - weights) / weights
@@ -256,11 +279,19 @@ def read_cases(path: str | Path) -> list[dict[str, Any]]:
     try:
         lines = file.read_text(encoding="utf-8").splitlines()
     except FileNotFoundError:
-        raise UsageError("file not found", key="--cases", source=str(path),
-                         fix="pass a JSONL file of vLLM start-up cases") from None
+        raise UsageError(
+            "file not found",
+            key="--cases",
+            source=str(path),
+            fix="pass a JSONL file of vLLM start-up cases",
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read ({exc.__class__.__name__})", key="--cases", source=str(path),
-                         fix="pass a UTF-8 JSONL file") from None
+        raise UsageError(
+            f"cannot read ({exc.__class__.__name__})",
+            key="--cases",
+            source=str(path),
+            fix="pass a UTF-8 JSONL file",
+        ) from None
     cases: list[dict[str, Any]] = []
     for number, line in enumerate(lines, 1):
         if not line.strip():
@@ -280,12 +311,21 @@ def run(path: str | Path, *, profiles: ProfileSet | None = None) -> dict[str, An
     results = []
     for case in read_cases(path):
         if "_error" in case:
-            results.append(CaseResult({"id": case["id"], "verdict": None, "reason": case["_error"]}))
+            results.append(
+                CaseResult({"id": case["id"], "verdict": None, "reason": case["_error"]})
+            )
             continue
         try:
             results.append(evaluate_case(case, profiles))
         except (ValueError, TypeError, KeyError, ZeroDivisionError) as exc:
             # a malformed case must not stop the replay; say what was wrong with it
-            results.append(CaseResult({"id": case.get("id"), "verdict": None,
-                                       "reason": f"cannot evaluate: {exc.__class__.__name__}: {exc}"}))
+            results.append(
+                CaseResult(
+                    {
+                        "id": case.get("id"),
+                        "verdict": None,
+                        "reason": f"cannot evaluate: {exc.__class__.__name__}: {exc}",
+                    }
+                )
+            )
     return {"cases": [r.record for r in results], "summary": summarize(results)}

@@ -40,8 +40,14 @@ QUANT_ALIASES = {
 # of these formats. 4-bit formats carry group-128 fp16 scales and 4-bit zeros (~4%).
 # Sources: GPTQ/AWQ/bitsandbytes checkpoint layouts; checked against the Qwen2.5-Coder sizes in
 # /work/shared/reference/models.md (14B GPTQ estimate 9.98 GB vs 9.98 GB listed).
-_LINEAR_BYTES = {"none": 2.0, "gptq": 0.5 * 1.04, "awq": 0.5 * 1.04, "bnb": 0.5 * 1.04,
-                 "fp8": 1.0, "mxfp4": 4.25 / 8}
+_LINEAR_BYTES = {
+    "none": 2.0,
+    "gptq": 0.5 * 1.04,
+    "awq": 0.5 * 1.04,
+    "bnb": 0.5 * 1.04,
+    "fp8": 1.0,
+    "mxfp4": 4.25 / 8,
+}
 
 
 def normalize_quantization(value: Any) -> str:
@@ -50,7 +56,7 @@ def normalize_quantization(value: Any) -> str:
 
 
 def _model_key(name: str) -> str:
-    # "Qwen/Qwen2.5-7B (exact variant ...)" -> "qwen/qwen2.5-7b"; ids are case-insensitive on the hub
+    # "Qwen/Qwen2.5-7B (exact variant ...)" -> "qwen/qwen2.5-7b"; hub ids ignore case
     return name.strip().split(" ")[0].lower()
 
 
@@ -130,8 +136,12 @@ class ModelSpec:
             return total * min(1.0, self.active_params_b * 1e9 / (linear + embed))
         share = self.experts_per_token / self.experts
         linear, embed = self.param_count()
-        expert_params = (self.layers - self.dense_layers) * self.experts * 3 * self.hidden * (
-            self.moe_intermediate
+        expert_params = (
+            (self.layers - self.dense_layers)
+            * self.experts
+            * 3
+            * self.hidden
+            * (self.moe_intermediate)
         )
         active = linear + embed - expert_params * (1 - share)
         return total * active / (linear + embed)
@@ -154,24 +164,46 @@ class ModelSpec:
         }
 
 
-_INT_FIELDS = ("layers", "hidden", "heads", "kv_heads", "head_dim", "intermediate", "vocab",
-               "max_positions")
-_OPTIONAL_INT = ("experts", "experts_per_token", "moe_intermediate", "shared_intermediate",
-                 "dense_layers", "kv_lora_rank", "qk_rope_head_dim")
+_INT_FIELDS = (
+    "layers",
+    "hidden",
+    "heads",
+    "kv_heads",
+    "head_dim",
+    "intermediate",
+    "vocab",
+    "max_positions",
+)
+_OPTIONAL_INT = (
+    "experts",
+    "experts_per_token",
+    "moe_intermediate",
+    "shared_intermediate",
+    "dense_layers",
+    "kv_lora_rank",
+    "qk_rope_head_dim",
+)
 
 
 def _spec_from_entry(entry: dict[str, Any], where: str) -> ModelSpec:
     name = entry.get("name")
     arch = entry.get("arch")
     if not isinstance(name, str) or not isinstance(arch, dict):
-        raise UsageError(f"catalog entry {name!r} needs `name` and an `arch` mapping", source=where,
-                         fix="follow the format in tools/archon/data/models/catalog.yaml")
+        raise UsageError(
+            f"catalog entry {name!r} needs `name` and an `arch` mapping",
+            source=where,
+            fix="follow the format in tools/archon/data/models/catalog.yaml",
+        )
     fields: dict[str, Any] = {}
     for key in _INT_FIELDS:
         value = arch.get(key)
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-            raise UsageError(f"arch.{key} is {value!r}", key=f"models[{name!r}].arch.{key}",
-                             source=where, fix="give a positive integer from config.json")
+            raise UsageError(
+                f"arch.{key} is {value!r}",
+                key=f"models[{name!r}].arch.{key}",
+                source=where,
+                fix="give a positive integer from config.json",
+            )
         fields[key] = value
     for key in _OPTIONAL_INT:
         fields[key] = int(arch.get(key, 0) or 0)
@@ -231,8 +263,10 @@ def load_catalog() -> Catalog:
         data = load_yaml(BUILTIN_CATALOG)
         entries = data.get("models", []) if isinstance(data, dict) else []
         _CATALOG = Catalog(
-            [(_spec_from_entry(e, str(BUILTIN_CATALOG)), tuple(e.get("aliases") or ()))
-             for e in entries]
+            [
+                (_spec_from_entry(e, str(BUILTIN_CATALOG)), tuple(e.get("aliases") or ()))
+                for e in entries
+            ]
         )
     return _CATALOG
 
@@ -254,12 +288,20 @@ def spec_from_config(config: dict[str, Any], *, name: str, where: str = "") -> M
     hidden = _first(config, "hidden_size", "n_embd", "d_model")
     layers = _first(config, "num_hidden_layers", "n_layer", "num_layers")
     heads = _first(config, "num_attention_heads", "n_head")
-    values = {"hidden_size": hidden, "num_hidden_layers": layers, "num_attention_heads": heads,
-              "vocab_size": config.get("vocab_size")}
+    values = {
+        "hidden_size": hidden,
+        "num_hidden_layers": layers,
+        "num_attention_heads": heads,
+        "vocab_size": config.get("vocab_size"),
+    }
     for key, value in values.items():
         if not isinstance(value, int) or value <= 0:
-            raise UsageError(f"config.json has no usable `{key}` ({value!r})", key="--model-config",
-                             source=where, fix="pass the model's own config.json")
+            raise UsageError(
+                f"config.json has no usable `{key}` ({value!r})",
+                key="--model-config",
+                source=where,
+                fix="pass the model's own config.json",
+            )
     kv_heads = config.get("num_key_value_heads") or heads
     head_dim = config.get("head_dim") or hidden // heads
     intermediate = _first(config, "intermediate_size", "ffn_dim", "n_inner") or 4 * hidden
@@ -284,7 +326,9 @@ def spec_from_config(config: dict[str, Any], *, name: str, where: str = "") -> M
         qkv_bias=bool(config.get("attention_bias", False) or config.get("model_type") == "qwen2"),
         experts=int(experts),
         experts_per_token=int(_first(config, "num_experts_per_tok", "experts_per_token") or 0),
-        moe_intermediate=int(config.get("moe_intermediate_size") or (intermediate if experts else 0)),
+        moe_intermediate=int(
+            config.get("moe_intermediate_size") or (intermediate if experts else 0)
+        ),
         shared_intermediate=int(config.get("shared_expert_intermediate_size") or 0),
         dense_layers=int(config.get("first_k_dense_replace") or 0),
         kv_lora_rank=int(config.get("kv_lora_rank") or 0),
@@ -298,8 +342,12 @@ def spec_from_config(config: dict[str, Any], *, name: str, where: str = "") -> M
 def load_model_config(path: str | Path, *, name: str) -> ModelSpec:
     data = load_yaml(path) if str(path).endswith((".yaml", ".yml")) else _read_json(path)
     if not isinstance(data, dict):
-        raise UsageError("config.json is not a JSON object", key="--model-config", source=str(path),
-                         fix="pass the model's config.json")
+        raise UsageError(
+            "config.json is not a JSON object",
+            key="--model-config",
+            source=str(path),
+            fix="pass the model's config.json",
+        )
     return spec_from_config(data, name=name, where=str(path))
 
 
@@ -310,8 +358,11 @@ def _read_json(path: str | Path) -> Any:
     except FileNotFoundError:
         raise UsageError("file not found", source=str(path), fix="pass an existing file") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UsageError(f"not a readable JSON file ({exc.__class__.__name__})", source=str(path),
-                         fix="pass the JSON file as downloaded from the hub") from None
+        raise UsageError(
+            f"not a readable JSON file ({exc.__class__.__name__})",
+            source=str(path),
+            fix="pass the JSON file as downloaded from the hub",
+        ) from None
 
 
 def weights_from_safetensors_index(path: str | Path) -> float:
@@ -319,13 +370,18 @@ def weights_from_safetensors_index(path: str | Path) -> float:
     data = _read_json(path)
     total = data.get("metadata", {}).get("total_size") if isinstance(data, dict) else None
     if not isinstance(total, int) or total <= 0:
-        raise UsageError("no positive metadata.total_size", key="--safetensors-index",
-                         source=str(path), fix="pass the model.safetensors.index.json of the model")
+        raise UsageError(
+            "no positive metadata.total_size",
+            key="--safetensors-index",
+            source=str(path),
+            fix="pass the model.safetensors.index.json of the model",
+        )
     return total / GB
 
 
-def with_weights(spec: ModelSpec, *, gib: float | None = None, gb: float | None = None,
-                 source: str = "") -> ModelSpec:
+def with_weights(
+    spec: ModelSpec, *, gib: float | None = None, gb: float | None = None, source: str = ""
+) -> ModelSpec:
     if gib is not None:
         gb = gib * GIB / GB
     if gb is None:
@@ -336,8 +392,12 @@ def with_weights(spec: ModelSpec, *, gib: float | None = None, gb: float | None 
 def guess_quantization_from_name(name: str) -> str | None:
     """Hub ids usually say the format: ...-GPTQ-Int4, ...-AWQ, ...-FP8, ...-bnb-4bit."""
     lowered = name.lower()
-    for pattern, quant in ((r"gptq", "gptq"), (r"\bawq\b|-awq", "awq"), (r"fp8", "fp8"),
-                           (r"bnb|4bit", "bnb")):
+    for pattern, quant in (
+        (r"gptq", "gptq"),
+        (r"\bawq\b|-awq", "awq"),
+        (r"fp8", "fp8"),
+        (r"bnb|4bit", "bnb"),
+    ):
         if re.search(pattern, lowered):
             return quant
     return None

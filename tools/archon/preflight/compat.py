@@ -216,9 +216,16 @@ def evaluate(setup: Setup, rules: list[dict[str, Any]] | None = None) -> list[Fi
         hit = CHECKS[rule["kind"]](rule, setup)
         if hit is None:
             continue
-        fields = _Fields(gpu=setup.gpu.name, cc=setup.gpu.cc_text, arch=setup.gpu.arch,
-                         vendor=setup.gpu.vendor, image=setup.image, model=setup.model.name,
-                         version=str(setup.version), **hit)
+        fields = _Fields(
+            gpu=setup.gpu.name,
+            cc=setup.gpu.cc_text,
+            arch=setup.gpu.arch,
+            vendor=setup.gpu.vendor,
+            image=setup.image,
+            model=setup.model.name,
+            version=str(setup.version),
+        )
+        fields.update(hit)
         problem = Problem(
             key=rule["key"],
             message=rule["message"].format_map(fields),

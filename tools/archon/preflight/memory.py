@@ -68,14 +68,15 @@ V0_CHUNKED_BATCHED_TOKENS = 512  # V0 chunked prefill, on by default above 32K c
 V0_CHUNKED_ABOVE = 32768
 
 
-def kv_dtype_bytes(kv_cache_dtype: str | None, model_dtype: str) -> int:
+def kv_dtype_bytes(kv_cache_dtype: str | None) -> int:
     text = (kv_cache_dtype or "auto").lower()
     if text.startswith("fp8") or text in ("int8", "float8"):
         return 1
     if text in ("float32", "float", "fp32"):
         return 4
-    # "auto" follows the model dtype, and vLLM serves float32 checkpoints in 16 bit
-    return 2 if text == "auto" or "16" in text or text in ("half",) else 2
+    # "auto", bfloat16, float16: 2 bytes (vLLM serves float32 checkpoints in 16 bit, so "auto"
+    # never means 4)
+    return 2
 
 
 @dataclass(frozen=True)
@@ -186,7 +187,7 @@ def kv_bytes_per_token(model: ModelSpec, kv_cache_dtype: str = "auto", tp: int =
     ranks (/work/shared/reference/vllm.md, step 6). MLA models (DeepSeek V2/V3/R1) cache one latent
     of kv_lora_rank + rope dims per layer, the same on every rank (vllm/attention MLA backends).
     """
-    size = kv_dtype_bytes(kv_cache_dtype, model.dtype)
+    size = kv_dtype_bytes(kv_cache_dtype)
     if model.is_mla:
         return model.layers * (model.kv_lora_rank + model.qk_rope_head_dim) * size
     heads_per_gpu = max(1, math.ceil(model.kv_heads / max(1, tp)))
@@ -194,7 +195,7 @@ def kv_bytes_per_token(model: ModelSpec, kv_cache_dtype: str = "auto", tp: int =
 
 
 def weights_gib(model: ModelSpec, tp: int = 1) -> float:
-    """Loaded size per GPU: checkpoint GB / 1.0737 (/work/shared/reference/models.md), split by TP."""
+    """Loaded size per GPU: checkpoint GB / 1.0737 (/work/shared/reference/models.md), / TP."""
     factor = LOAD_FACTOR.get(model.quantization, 1.0)
     return model.checkpoint_gb() * GB / GIB * factor / max(1, tp)
 
@@ -220,8 +221,9 @@ def batch_defaults(engine: Engine, gpu: GpuBudget) -> tuple[int, int, bool]:
     return max(engine.model_len, V0_MIN_BATCHED_TOKENS), seqs, False
 
 
-def activation_gib(model: ModelSpec, tokens: int, seqs: int, *, engine: str, tp: int = 1,
-                   chunked: bool = True) -> float:
+def activation_gib(
+    model: ModelSpec, tokens: int, seqs: int, *, engine: str, tp: int = 1, chunked: bool = True
+) -> float:
     """Peak torch memory of the profile run above the weights."""
     if model.is_moe:
         mlp = model.experts_per_token * model.moe_intermediate + model.shared_intermediate

@@ -83,8 +83,11 @@ class GpuProfile:
 
 def _profile_from_entry(entry: Any, where: str) -> GpuProfile:
     if not isinstance(entry, dict):
-        raise UsageError("each entry under `gpus` must be a mapping", source=where,
-                         fix="write entries as `- name: ...` blocks")
+        raise UsageError(
+            "each entry under `gpus` must be a mapping",
+            source=where,
+            fix="write entries as `- name: ...` blocks",
+        )
     name = entry.get("name")
     label = f"gpus[{name!r}]" if name else "gpus[]"
 
@@ -92,33 +95,55 @@ def _profile_from_entry(entry: Any, where: str) -> GpuProfile:
         value = entry.get(key)
         if isinstance(value, bool) or not isinstance(value, kind):
             raise UsageError(
-                f"`{key}` is {value!r}", key=f"{label}.{key}", source=where,
+                f"`{key}` is {value!r}",
+                key=f"{label}.{key}",
+                source=where,
                 fix=f"set `{key}` (see tools/archon/data/gpus/profiles.yaml for the format)",
             )
         return value
 
-    need("name", str)
+    name = need("name", str)
     vendor = need("vendor", str).lower()
     if vendor not in _VENDORS:
-        raise UsageError(f"vendor {vendor!r} is not nvidia or amd", key=f"{label}.vendor",
-                         source=where, fix="set vendor: nvidia or vendor: amd")
+        raise UsageError(
+            f"vendor {vendor!r} is not nvidia or amd",
+            key=f"{label}.vendor",
+            source=where,
+            fix="set vendor: nvidia or vendor: amd",
+        )
     arch = need("arch", str).lower()
     if not _ARCH.match(arch):
-        raise UsageError(f"arch {arch!r} is not like sm_89 or gfx1100", key=f"{label}.arch",
-                         source=where, fix="give the CUDA compute capability or the gfx target")
+        raise UsageError(
+            f"arch {arch!r} is not like sm_89 or gfx1100",
+            key=f"{label}.arch",
+            source=where,
+            fix="give the CUDA compute capability or the gfx target",
+        )
     memory = need("memory_mib", int)
     if memory <= 0:
-        raise UsageError(f"memory_mib {memory} must be positive", key=f"{label}.memory_mib",
-                         source=where, fix="give the total memory in MiB as nvidia-smi shows it")
+        raise UsageError(
+            f"memory_mib {memory} must be positive",
+            key=f"{label}.memory_mib",
+            source=where,
+            fix="give the total memory in MiB as nvidia-smi shows it",
+        )
     bandwidth = need("bandwidth_gbs", (int, float))
     visible = entry.get("visible_mib")
     if visible is not None and (not isinstance(visible, int) or not 0 < visible <= memory):
-        raise UsageError(f"visible_mib {visible!r} must be between 1 and memory_mib",
-                         key=f"{label}.visible_mib", source=where, fix="drop it or correct it")
+        raise UsageError(
+            f"visible_mib {visible!r} must be between 1 and memory_mib",
+            key=f"{label}.visible_mib",
+            source=where,
+            fix="drop it or correct it",
+        )
     desktop = entry.get("desktop_mib", 0)
     if not isinstance(desktop, int) or desktop < 0:
-        raise UsageError(f"desktop_mib {desktop!r} must be a non-negative integer",
-                         key=f"{label}.desktop_mib", source=where, fix="use 0 for a headless card")
+        raise UsageError(
+            f"desktop_mib {desktop!r} must be a non-negative integer",
+            key=f"{label}.desktop_mib",
+            source=where,
+            fix="use 0 for a headless card",
+        )
     aliases = entry.get("aliases") or []
     return GpuProfile(
         name=name,
@@ -137,8 +162,11 @@ def read_profiles_file(path: str | Path) -> list[GpuProfile]:
     data = load_yaml(path)
     entries = data.get("gpus") if isinstance(data, dict) else None
     if not isinstance(entries, list):
-        raise UsageError("no `gpus:` list found", source=str(path),
-                         fix="write a top-level `gpus:` list of profiles")
+        raise UsageError(
+            "no `gpus:` list found",
+            source=str(path),
+            fix="write a top-level `gpus:` list of profiles",
+        )
     return [_profile_from_entry(entry, str(path)) for entry in entries]
 
 
@@ -156,7 +184,9 @@ class ProfileSet:
         if key not in self._by_key:
             self._order.append(key)
         else:  # drop the aliases of the profile being replaced
-            self._by_key = {k: v for k, v in self._by_key.items() if v.name != self._by_key[key].name}
+            self._by_key = {
+                k: v for k, v in self._by_key.items() if v.name != self._by_key[key].name
+            }
         self._by_key[key] = profile
         for alias in profile.aliases:
             self._by_key.setdefault(normalize_name(alias), profile)

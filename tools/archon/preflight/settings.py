@@ -42,7 +42,7 @@ class Settings:
 
 
 def _flag_map(extra_config: Any, extra_args: Any) -> dict[str, Any]:
-    """vLLM CLI flags from model.extraConfig (map) and model.extraArgs (list), as --name -> value."""
+    """vLLM CLI flags from model.extraConfig (a map) and model.extraArgs (a list): name -> value."""
     flags: dict[str, Any] = {}
     if isinstance(extra_config, dict):
         for key, value in extra_config.items():
@@ -69,8 +69,9 @@ def read_settings(values: dict[str, Any], *, gpu: str | None = None) -> Settings
         if value is None:
             return default
         if not isinstance(value, (str, int, float)) or isinstance(value, bool):
-            problems.append(Problem(path, f"{value!r} is not a string", "write it as a string",
-                                    value))
+            problems.append(
+                Problem(path, f"{value!r} is not a string", "write it as a string", value)
+            )
             return default
         return str(value)
 
@@ -79,19 +80,37 @@ def read_settings(values: dict[str, Any], *, gpu: str | None = None) -> Settings
         if value is None or value == "":
             return default
         if isinstance(value, bool) or not isinstance(value, int):
-            problems.append(Problem(path, f"{value!r} is not an integer",
-                                    f"set {path} to a whole number >= {minimum}", value))
+            problems.append(
+                Problem(
+                    path,
+                    f"{value!r} is not an integer",
+                    f"set {path} to a whole number >= {minimum}",
+                    value,
+                )
+            )
             return default
         if value < minimum:
-            problems.append(Problem(path, f"{value} is below {minimum}",
-                                    f"set {path} to a whole number >= {minimum}", value))
+            problems.append(
+                Problem(
+                    path,
+                    f"{value} is below {minimum}",
+                    f"set {path} to a whole number >= {minimum}",
+                    value,
+                )
+            )
             return default
         return value
 
     s.vendor = text("gpu.vendor", "nvidia").lower()
     if s.vendor not in ("nvidia", "amd"):
-        problems.append(Problem("gpu.vendor", f"{s.vendor!r} is not nvidia or amd",
-                                "set gpu.vendor nvidia or amd", s.vendor))
+        problems.append(
+            Problem(
+                "gpu.vendor",
+                f"{s.vendor!r} is not nvidia or amd",
+                "set gpu.vendor nvidia or amd",
+                s.vendor,
+            )
+        )
         s.vendor = "nvidia"
     if s.vendor == "amd":
         s.image_repository = text("gpu.amd.image.repository", DEFAULT_ROCM_IMAGE[0])
@@ -107,8 +126,14 @@ def read_settings(values: dict[str, Any], *, gpu: str | None = None) -> Settings
     s.max_model_len = integer("model.maxModelLen", 8192)
     util = get_path(values, "model.gpuMemoryUtilization", 0.9)
     if isinstance(util, bool) or not isinstance(util, (int, float)) or not 0 < util <= 1:
-        problems.append(Problem("model.gpuMemoryUtilization", f"{util!r} is outside (0, 1]",
-                                "set model.gpuMemoryUtilization to a fraction such as 0.90", util))
+        problems.append(
+            Problem(
+                "model.gpuMemoryUtilization",
+                f"{util!r} is outside (0, 1]",
+                "set model.gpuMemoryUtilization to a fraction such as 0.90",
+                util,
+            )
+        )
     else:
         s.utilization = float(util)
     s.max_num_seqs = integer("model.maxNumSeqs", None)
@@ -116,8 +141,14 @@ def read_settings(values: dict[str, Any], *, gpu: str | None = None) -> Settings
     s.kv_cache_dtype = text("model.kvCacheDtype", "auto") or "auto"
     eager = get_path(values, "model.enforceEager", False)
     if not isinstance(eager, bool) and eager is not None:
-        problems.append(Problem("model.enforceEager", f"{eager!r} is not true or false",
-                                "set model.enforceEager true or false", eager))
+        problems.append(
+            Problem(
+                "model.enforceEager",
+                f"{eager!r} is not true or false",
+                "set model.enforceEager true or false",
+                eager,
+            )
+        )
     s.enforce_eager = bool(eager) if isinstance(eager, bool) else False
     s.tensor_parallel_size = integer("model.tensorParallelSize", 1) or 1
 
@@ -128,7 +159,12 @@ def read_settings(values: dict[str, Any], *, gpu: str | None = None) -> Settings
             s.max_loras = int(flags.get("max-loras", 1))
             s.max_lora_rank = int(flags.get("max-lora-rank", 16))
         except (TypeError, ValueError):
-            problems.append(Problem("model.extraConfig", "max-loras / max-lora-rank are not integers",
-                                    "give max-loras and max-lora-rank as whole numbers"))
+            problems.append(
+                Problem(
+                    "model.extraConfig",
+                    "max-loras / max-lora-rank are not integers",
+                    "give max-loras and max-lora-rank as whole numbers",
+                )
+            )
     s.rope_scaling = "rope-scaling" in flags or "hf-overrides" in flags
     return s

@@ -1,0 +1,259 @@
+"""Integration: the real control plane (kwokctl binary runtime) with fake GPU nodes, helm v4.
+
+One cluster per session; each test uses its own namespace and bounds every wait. Skipped when
+the cluster binaries are not built, except in CI (CI=true), where the fixture builds them.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from archon.errors import ArchonError, CommandFailed, ProblemsFound
+from archon.paths import repo_root
+
+pytestmark = pytest.mark.integration
+
+CLUSTER_TOOLS = [
+    "etcd",
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "kwok",
+    "kwokctl",
+    "helm",
+]
+TIMEOUT_S = 90  # helm --wait bound for installs that must succeed (they take seconds here)
+
+
+def _built() -> bool:
+    from archon.toolchain import load_specs
+    from archon.toolchain.install import is_installed
+
+    specs = load_specs()
+    return all(is_installed(specs[name]) for name in CLUSTER_TOOLS)
+
+
+TEST_CLUSTER = "archon-test"  # its own cluster: a user's `archon cluster up` is left alone
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[Path]:
+    from archon.cluster.lifecycle import down, up
+
+    if not _built() and os.environ.get("CI") != "true":
+        pytest.skip("cluster binaries not built: run `archon toolchain install`")
+    previous = os.environ.get("ARCHON_CLUSTER")
+    os.environ["ARCHON_CLUSTER"] = TEST_CLUSTER
+    try:
+        down(out=io.StringIO())  # a fresh cluster: nothing left from an earlier session
+        info = up(None, out=io.StringIO())
+        assert info.running
+        yield info.kubeconfig
+        down(out=io.StringIO())
+    finally:
+        if previous is None:
+            os.environ.pop("ARCHON_CLUSTER", None)
+        else:
+            os.environ["ARCHON_CLUSTER"] = previous
+
+
+@pytest.fixture
+def namespace(request: pytest.FixtureRequest, kube: Any) -> Iterator[str]:
+    """A namespace per test, deleted afterwards so its pods give their GPU back."""
+    name = "it-" + request.node.originalname.removeprefix("test_").replace("_", "-")[:40]
+    yield name
+    _drop(kube, name)
+
+
+def _drop(kube: Any, name: str) -> None:
+    kube.delete(f"/api/v1/namespaces/{name}")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and _pods(kube, name, terminating=True):
+        time.sleep(0.5)
+
+
+@pytest.fixture
+def kube(cluster: Path) -> Any:
+    from archon.kube.client import api_client
+    from archon.kube.rest import Kube
+
+    return Kube(api_client(cluster))
+
+
+def _values(tmp_path: Path, name: str, data: dict[str, Any]) -> Path:
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def _deploy(files: list[Path], namespace: str, *, timeout: int = TIMEOUT_S, dry: bool = False):  # type: ignore[no-untyped-def]
+    from archon.deploy.install import DeployOptions, deploy
+
+    out = io.StringIO()
+    opts = DeployOptions(files, namespace=namespace, timeout_s=timeout, dry_run=dry)
+    return deploy(opts, out=out), out.getvalue()
+
+
+def _pods(kube: Any, namespace: str, *, terminating: bool = False) -> list[dict[str, Any]]:
+    return [
+        p
+        for p in kube.items(f"/api/v1/namespaces/{namespace}/pods")
+        if terminating or not p["metadata"].get("deletionTimestamp")
+    ]
+
+
+def _node_labels(kube: Any, name: str) -> dict[str, str]:
+    labels: dict[str, str] = kube.get(f"/api/v1/nodes/{name}")["metadata"]["labels"]
+    return labels
+
+
+NVIDIA = repo_root() / "values" / "rtx5080.yaml"
+AMD = repo_root() / "values" / "rx7900xtx.yaml"
+
+
+def test_cluster_is_real_loopback_and_idempotent(cluster: Path, kube: Any) -> None:
+    from archon.cluster.lifecycle import cluster_status, up
+
+    again = up(None, out=io.StringIO())  # a second up changes nothing
+    info = cluster_status()
+    assert again.pids == info.pids
+    assert info.server.startswith("https://127.0.0.1:")
+    assert info.version.startswith("v1.35.")
+    gpus = {n.name: (n.resource, n.capacity) for n in info.nodes}
+    assert gpus == {"gpu-rtx5080-0": ("nvidia.com/gpu", 1), "gpu-rx7900xtx-0": ("amd.com/gpu", 1)}
+    assert kube.get("/apis/node.k8s.io/v1/runtimeclasses/nvidia")["handler"] == "nvidia"
+    default = kube.get("/apis/storage.k8s.io/v1/storageclasses/archon-local")
+    assert default["metadata"]["annotations"]["storageclass.kubernetes.io/is-default-class"]
+
+
+def _scenarios() -> list[Path]:
+    root = repo_root()
+    return sorted((root / "charts" / "archon" / "ci").glob("*-values.yaml")) + sorted(
+        (root / "values").glob("*.yaml")
+    )
+
+
+@pytest.mark.parametrize("values", _scenarios(), ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_server_side_dry_run_admits_every_scenario(cluster: Path, kube: Any, values: Path) -> None:
+    namespace = "it-dry-run"
+    kube.create_or_merge(
+        "/api/v1/namespaces",
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}},
+    )
+    result, _ = _deploy([values], namespace, dry=True)
+    assert result.status == "dry-run"
+    assert result.objects >= 2
+    assert _pods(kube, namespace) == []  # a dry-run applies nothing
+
+
+def test_install_ready_then_recreate_upgrade_on_one_gpu(
+    cluster: Path, kube: Any, namespace: str, tmp_path: Path
+) -> None:
+    first, printed = _deploy([NVIDIA], namespace)
+    assert first.revision == 1 and first.status == "deployed"
+    assert "scheduled on gpu-rtx5080-0" in printed and ": ready" in printed
+    change = _values(tmp_path, "change.yaml", {"model": {"maxModelLen": 4096}})
+    second, _ = _deploy([NVIDIA, change], namespace)
+    assert second.revision == 2 and second.status == "deployed"
+    pods = _pods(kube, namespace)
+    assert len(pods) == 1
+    args = " ".join(pods[0]["spec"]["containers"][0].get("args") or [])
+    assert "4096" in args
+
+
+def test_surge_strategy_is_refused_at_render_time(
+    cluster: Path, kube: Any, namespace: str, tmp_path: Path
+) -> None:
+    surge = _values(
+        tmp_path,
+        "surge.yaml",
+        {
+            "strategy": {
+                "type": "RollingUpdate",
+                "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
+            }
+        },
+    )
+    with pytest.raises(ArchonError) as info:
+        _deploy([NVIDIA, surge], namespace)
+    assert "RollingUpdate" in info.value.line()
+    assert _pods(kube, namespace) == []
+
+
+def test_failed_upgrade_rolls_back_and_says_why(
+    cluster: Path, kube: Any, namespace: str, tmp_path: Path, run_cli: Any
+) -> None:
+    _deploy([NVIDIA], namespace)
+    # Two GPUs on a one-GPU node (the values claim a two-GPU node, so the chart renders it).
+    two = _values(
+        tmp_path,
+        "two-gpus.yaml",
+        {"gpu": {"count": 2, "nodeCapacity": 2}, "model": {"tensorParallelSize": 2}},
+    )
+    result = run_cli(
+        "deploy", "-f", str(NVIDIA), "-f", str(two), "-n", namespace, "--timeout", "20"
+    )
+    assert result.code == 1
+    assert "rolled back" in result.err
+    assert "Insufficient nvidia.com/gpu" in result.err
+    pods = _pods(kube, namespace)
+    assert len(pods) == 1
+    limits = pods[0]["spec"]["containers"][0]["resources"]["limits"]
+    assert limits["nvidia.com/gpu"] in ("1", 1)  # the previous revision is back
+
+
+def test_uninstall_keeps_the_pvc_and_reinstall_reuses_it(
+    cluster: Path, kube: Any, namespace: str
+) -> None:
+    from archon.deploy.uninstall import uninstall
+
+    _deploy([NVIDIA], namespace)
+    claims = kube.items(f"/api/v1/namespaces/{namespace}/persistentvolumeclaims")
+    assert len(claims) == 1 and claims[0]["status"]["phase"] == "Bound"
+    uid = claims[0]["metadata"]["uid"]
+    out = io.StringIO()
+    kept = uninstall(None, namespace, "archon", out=out)
+    assert kept == [claims[0]["metadata"]["name"]]
+    assert "kept PVC" in out.getvalue()
+    assert _pods(kube, namespace) == []
+    _deploy([NVIDIA], namespace)
+    again = kube.items(f"/api/v1/namespaces/{namespace}/persistentvolumeclaims")
+    assert [c["metadata"]["uid"] for c in again] == [uid]
+
+
+def test_each_vendor_lands_on_its_own_node(cluster: Path, kube: Any) -> None:
+    for values, namespace, label, other in (
+        (AMD, "it-amd", "amd.com/gpu.product-name", "nvidia.com/gpu.product"),
+        (NVIDIA, "it-nvidia", "nvidia.com/gpu.product", "amd.com/gpu.product-name"),
+    ):
+        try:
+            _deploy([values], namespace)
+            pods = _pods(kube, namespace)
+            assert len(pods) == 1
+            labels = _node_labels(kube, pods[0]["spec"]["nodeName"])
+            assert label in labels and other not in labels
+        finally:
+            _drop(kube, namespace)
+
+
+def test_preflight_fail_applies_nothing(
+    cluster: Path, kube: Any, namespace: str, tmp_path: Path
+) -> None:
+    too_big = _values(
+        tmp_path,
+        "too-big.yaml",
+        {"model": {"name": "Qwen/Qwen2.5-Coder-32B-Instruct", "quantization": ""}},
+    )
+    with pytest.raises((ProblemsFound, CommandFailed)) as info:
+        _deploy([NVIDIA, too_big], namespace)
+    assert isinstance(info.value, ProblemsFound)
+    namespaces = {n["metadata"]["name"] for n in kube.items("/api/v1/namespaces")}
+    assert namespace not in namespaces  # not even the namespace was created

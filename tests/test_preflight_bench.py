@@ -1,0 +1,67 @@
+"""`archon bench preflight`: one record per case, never a crash, accuracy on the shared cases."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from archon.preflight.benchmark import read_cases, run, version_for_case
+
+REPO = Path(__file__).resolve().parent.parent
+DEV = REPO.parent / "shared" / "vllm-memory-cases" / "dev.jsonl"
+FIXTURE = Path(__file__).parent / "data" / "preflight" / "cases.jsonl"
+
+# Verdict misses on dev.jsonl, each explained in docs/preflight.md ("Accuracy"): case 12's
+# printed figures only add up at utilization 0.95 (0.90 recorded); case 31 is a second vLLM
+# instance on an already-used GPU, which the case's fields do not encode; case 34 (T4, TP=2,
+# vLLM ~0.5) printed 2 GiB less KV cache than its settings explain.
+KNOWN_MISSES = {12, 31, 34}
+
+
+def test_fixture_cases_one_record_per_line() -> None:
+    result = run(FIXTURE)
+    records = {str(r["id"]): r for r in result["cases"]}
+    assert len(result["cases"]) == 6  # one per non-empty line, the broken one included
+    assert records["a"]["verdict"] == "start" and records["a"]["verdict_ok"] is True
+    assert records["a"]["errors"]["kv_tokens_from"] == "kv_cache_gib / bytes per token"
+    assert records["b"]["verdict"] == "fail" and records["b"]["errors"]["kv_tokens_from"] == (
+        "gpu_blocks x 16"
+    )
+    assert records["c"]["verdict"] is None and "unknown model" in records["c"]["reason"]
+    assert records["d"]["verdict"] is None and "unknown GPU" in records["d"]["reason"]
+    assert records["line 5"]["verdict"] is None and "invalid JSON" in records["line 5"]["reason"]
+    assert records["f"]["assumed"]["vllm_version"] == "v0.3.0"  # era read from the source date
+    summary = result["summary"]
+    assert summary["evaluated"] == 3 and summary["skipped"] == 3
+
+
+def test_version_for_case() -> None:
+    assert str(version_for_case({"vllm_version": "0.7.3.dev233+gad5a35c2"})[0]) == "v0.7.3"
+    assert version_for_case({"source": "x (2025-04-02)"})[1] == "source date"
+    assert str(version_for_case({})[0]) == "v0.19.1"
+
+
+def test_bench_cli_json(run_cli) -> None:  # type: ignore[no-untyped-def]
+    result = run_cli("bench", "preflight", "--cases", str(FIXTURE), "--output", "json")
+    assert result.code == 0
+    data = json.loads(result.out)
+    assert set(data) == {"cases", "summary"}
+
+
+def test_bench_cli_missing_file(run_cli) -> None:  # type: ignore[no-untyped-def]
+    result = run_cli("bench", "preflight", "--cases", "nope.jsonl")
+    assert result.code == 2 and "nope.jsonl: --cases: file not found" in result.err
+
+
+@pytest.mark.skipif(not DEV.is_file(), reason=f"shared memory cases not found at {DEV}")
+def test_dev_cases_accuracy() -> None:
+    result = run(DEV)
+    assert len(result["cases"]) == len(read_cases(DEV))
+    summary = result["summary"]
+    misses = set(summary["verdict_misses"])
+    assert misses <= KNOWN_MISSES, f"new verdict misses: {misses - KNOWN_MISSES}"
+    assert summary["verdict_correct"] >= summary["verdict_cases"] - len(KNOWN_MISSES)
+    assert summary["kv_tokens_error_median_pct"] <= 5.0
+    assert summary["weights_error_max_pct"] <= 3.0

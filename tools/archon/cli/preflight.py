@@ -1,0 +1,72 @@
+"""`archon preflight -f values.yaml [--gpu NAME]`: will vLLM start on this card, and how well."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from archon.errors import EXIT_OK, EXIT_PROBLEMS
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser(
+        "preflight",
+        help="check that the model and its context fit the GPU before deploying",
+        description="Verdict PASS/WARN/FAIL with vLLM's memory figures; exit 0 on PASS/WARN, "
+        "1 on FAIL, 2 on unusable input.",
+    )
+    parser.add_argument(
+        "-f",
+        "--values",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="values file merged over the chart defaults (repeatable)",
+    )
+    parser.add_argument("--gpu", metavar="NAME", help="GPU profile (overrides gpu.profile)")
+    parser.add_argument(
+        "--gpu-profiles",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="extra GPU profile file (also $ARCHON_GPU_PROFILES)",
+    )
+    parser.add_argument(
+        "--model-config", metavar="FILE", help="config.json of a model outside the catalog"
+    )
+    parser.add_argument(
+        "--weights-gib",
+        type=float,
+        metavar="N",
+        help="checkpoint size in GiB (with --model-config)",
+    )
+    parser.add_argument(
+        "--safetensors-index",
+        metavar="FILE",
+        help="model.safetensors.index.json to read the checkpoint size from",
+    )
+    parser.add_argument("--output", choices=["table", "json"], default="table")
+    parser.set_defaults(handler=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from archon.preflight.profiles import load_profiles
+    from archon.preflight.report import check_values, render_table
+    from archon.values import load_values
+
+    values = load_values(args.values)
+    source = args.values[-1] if len(args.values) == 1 else ""
+    report = check_values(
+        values,
+        gpu=args.gpu,
+        source=source,
+        profiles=load_profiles(args.gpu_profiles),
+        model_config=args.model_config,
+        weights_gib=args.weights_gib,
+        safetensors_index=args.safetensors_index,
+    )
+    if args.output == "json":
+        print(json.dumps(report.as_dict(), indent=2))
+    else:
+        print(render_table(report))
+    return EXIT_PROBLEMS if report.verdict == "FAIL" else EXIT_OK
