@@ -41,7 +41,9 @@ def _built() -> bool:
     return all(is_installed(specs[name]) for name in CLUSTER_TOOLS)
 
 
-TEST_CLUSTER = "archon-test"  # its own cluster: a user's `archon cluster up` is left alone
+# Its own cluster per session (pid: two sessions at once do not share one); a user's
+# `archon cluster up` is left alone.
+TEST_CLUSTER = f"archon-test-{os.getpid()}"
 
 
 @pytest.fixture(scope="session")
@@ -160,13 +162,15 @@ def test_install_ready_then_recreate_upgrade_on_one_gpu(
     first, printed = _deploy([NVIDIA], namespace)
     assert first.revision == 1 and first.status == "deployed"
     assert "scheduled on gpu-rtx5080-0" in printed and ": ready" in printed
+    before = _pods(kube, namespace)[0]["metadata"]["labels"]["pod-template-hash"]
     change = _values(tmp_path, "change.yaml", {"model": {"maxModelLen": 4096}})
     second, _ = _deploy([NVIDIA, change], namespace)
     assert second.revision == 2 and second.status == "deployed"
     pods = _pods(kube, namespace)
-    assert len(pods) == 1
-    args = " ".join(pods[0]["spec"]["containers"][0].get("args") or [])
-    assert "4096" in args
+    assert len(pods) == 1  # Recreate: the old pod gave its GPU back before the new one started
+    assert pods[0]["metadata"]["labels"]["pod-template-hash"] != before
+    configs = kube.items(f"/api/v1/namespaces/{namespace}/configmaps")
+    assert any("4096" in str(c.get("data")) for c in configs)
 
 
 def test_surge_strategy_is_refused_at_render_time(

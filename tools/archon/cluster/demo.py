@@ -94,6 +94,24 @@ def smoke(model: str, out: TextIO) -> str:
     return f"simulation answered /v1/models and one chat completion ({len(text.split())} words)"
 
 
+def _check_placement(target: Target) -> None:
+    """The pod must sit on a node carrying the vendor's label (the scheduler put it there)."""
+    from archon.cluster.lifecycle import kubeconfig_path
+    from archon.deploy.progress import ReleaseWatch
+    from archon.kube.client import api_client
+    from archon.kube.rest import Kube
+
+    watch = ReleaseWatch(Kube(api_client(kubeconfig_path())), target.namespace, RELEASE)
+    nodes = watch.nodes()
+    for pod in watch.pods():
+        node = nodes.get((pod.get("spec") or {}).get("nodeName") or "", {})
+        if target.vendor_label not in (node.get("metadata") or {}).get("labels", {}):
+            raise ArchonError(
+                f"{pod['metadata']['name']} landed on {node.get('metadata', {}).get('name')}, "
+                f"a node without {target.vendor_label}"
+            )
+
+
 def _served_model(values_file: Path) -> str:
     from archon.values import get_path, load_values
 
@@ -131,6 +149,7 @@ def run_cluster_demo(out: TextIO | None = None) -> int:
             result = deploy(opts, out=stream)
             report = release_status(None, target.namespace, RELEASE)
             print_status(report, stream)
+            _check_placement(target)
             placed = "; ".join(report.pods)
             return (
                 f"{result.preflight or 'preflight n/a'}; revision {result.revision} "

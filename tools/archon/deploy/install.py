@@ -10,7 +10,7 @@ import asyncio
 import json
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -150,8 +150,10 @@ def deploy(opts: DeployOptions, *, out: TextIO) -> DeployResult:
 
     worker = threading.Thread(target=run_helm, name="archon-helm", daemon=True)
     worker.start()
+    # helm decides the end (its --wait, or the rollback): the old revision's pods are Ready
+    # before the new ones exist, so "all pods ready" must not end the follow here.
     result.follow = follow(
-        watch.snapshot,
+        lambda: replace(watch.snapshot(), done=False),
         timeout_s=opts.timeout_s + 60,
         stop=lambda: not worker.is_alive(),
         out=out,

@@ -2,7 +2,8 @@
 vLLM engine settings as the YAML file `vllm serve --config` reads: keys in vLLM's command-line
 spelling (`max-model-len`). Rendered from a model map (.Values.model, or an archetype instance's
 model later), so every server built from these templates reads its settings the same way.
-Call with (dict "root" $ "model" .Values.model).
+Call with (dict "root" $ "model" .Values.model); an optional "lora" map (vLLM LoRA settings from
+the archetypes) is merged in.
 */}}
 {{- define "archon.server.configFile" -}}
 {{- $m := .model -}}
@@ -25,7 +26,7 @@ Source: vllm/utils FlexibleArgumentParser._load_config_file.
 {{- if $m.enforceEager -}}
 {{- $_ := set $cfg "enforce-eager" true -}}
 {{- end -}}
-{{- $cfg = merge $cfg ($m.extraConfig | default dict) -}}
+{{- $cfg = merge $cfg (.lora | default dict) ($m.extraConfig | default dict) -}}
 {{- toYaml $cfg -}}
 {{- end -}}
 

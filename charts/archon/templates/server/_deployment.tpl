@@ -1,7 +1,9 @@
 {{/*
 A vLLM OpenAI server: Deployment with a download init container and the server container.
 Call with (dict "root" $ "name" "server" "model" .Values.model). GPU, image, storage, security and
-probes come from the root values so every server of the release is built the same way.
+probes come from the root values so every server of the release is built the same way; an
+instance archetype may pass its own "resources" and "gpuCount", and the server the "lora" settings
+and "extraRepos" (LoRA adapters on the Hub) the download fetches with the model.
 */}}
 {{- define "archon.server.deployment" -}}
 {{- $root := .root -}}
@@ -10,10 +12,11 @@ probes come from the root values so every server of the release is built the sam
 {{- $amd := eq $v.gpu.vendor "amd" -}}
 {{- $home := "/home/vllm" -}}
 {{- $gpuName := include "archon.gpuResourceName" $root -}}
-{{- $resources := deepCopy ($v.resources | default dict) -}}
+{{- $resources := deepCopy (.resources | default $v.resources | default dict) -}}
+{{- $gpuCount := int (.gpuCount | default $v.gpu.count) -}}
 {{- range $section := list "requests" "limits" -}}
 {{- $part := deepCopy (get $resources $section | default dict) -}}
-{{- $_ := set $part $gpuName (int $v.gpu.count) -}}
+{{- $_ := set $part $gpuName $gpuCount -}}
 {{- $_ := set $resources $section $part -}}
 {{- end -}}
 apiVersion: apps/v1
@@ -89,6 +92,9 @@ spec:
               path = snapshot_download(repo_id=model, revision=revision, allow_patterns=patterns,
                                        max_workers=int(os.environ["ARCHON_MAX_WORKERS"]))
               print(f"archon: {model}@{revision} is in {path}", flush=True)
+              for repo in json.loads(os.environ.get("ARCHON_EXTRA_REPOS") or "[]"):
+                  path = snapshot_download(repo_id=repo, max_workers=int(os.environ["ARCHON_MAX_WORKERS"]))
+                  print(f"archon: adapter {repo} is in {path}", flush=True)
           env:
             - name: ARCHON_MODEL
               value: {{ $m.name | quote }}
@@ -98,6 +104,10 @@ spec:
               value: {{ $m.allowPatterns | default list | toJson | quote }}
             - name: ARCHON_MAX_WORKERS
               value: {{ $v.download.maxWorkers | quote }}
+            {{- with .extraRepos }}
+            - name: ARCHON_EXTRA_REPOS
+              value: {{ toJson . | quote }}
+            {{- end }}
             {{- include "archon.server.homeEnv" $home | nindent 12 }}
             - name: HF_HUB_DISABLE_TELEMETRY
               value: "1"

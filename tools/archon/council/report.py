@@ -1,0 +1,98 @@
+"""What `archon council` prints: progress and latency on stderr as they happen, the answers on
+stdout. Streamed pieces are shown live only for passes that run alone (aggregate, revision):
+six interleaved streams would be unreadable, so the fan-out shows first-token times instead."""
+
+from __future__ import annotations
+
+import sys
+from typing import TextIO
+
+from archon.council.client import Answer
+from archon.council.run import CouncilResult
+
+
+class Printer:
+    def __init__(self, *, stream: bool, out: TextIO | None = None, err: TextIO | None = None):
+        self.stream = stream
+        self.out = out or sys.stdout
+        self.err = err or sys.stderr
+        self._live: str | None = None  # the pass whose pieces are printed live
+        self._width = 8
+
+    def header(
+        self, gateway: str, names: list[str], aggregate: str | None, veto: str | None
+    ) -> None:
+        self._width = max([8, *(len(n) for n in names)])
+        roles = [f"aggregate: {aggregate}"] if aggregate else []
+        roles += [f"veto: {veto}"] if veto else []
+        extra = f" ({', '.join(roles)})" if roles else ""
+        print(f"council: {len(names)} archetype(s) via {gateway}{extra}", file=self.err)
+
+    def progress(self, event: str, name: str, answer: Answer | None) -> None:
+        if event == "start":
+            return
+        if event in ("aggregate", "veto", "revise"):
+            label = {"aggregate": "aggregating", "veto": "reviewing", "revise": "revising"}
+            print(f"  {name:<{self._width}} {label[event]} ...", file=self.err, flush=True)
+            if self.stream and event != "veto":
+                self._live = name
+                print(f"== {label[event]}: {name}", file=self.out, flush=True)
+            return
+        if answer is None:
+            return
+        if self._live == name:
+            print(file=self.out, flush=True)
+            self._live = None
+        if answer.ok:
+            first = f", first token {answer.first_token_s:.2f} s" if answer.first_token_s else ""
+            print(
+                f"  {name:<{self._width}} ok     {answer.latency_s:6.2f} s{first}",
+                file=self.err,
+                flush=True,
+            )
+        else:
+            print(
+                f"  {name:<{self._width}} FAILED {answer.latency_s:6.2f} s  {answer.error}",
+                file=self.err,
+                flush=True,
+            )
+
+    def delta(self, name: str, piece: str) -> None:
+        if self._live == name:
+            self.out.write(piece)
+            self.out.flush()
+
+    def result(self, result: CouncilResult) -> None:
+        for answer in result.answered:
+            print(f"== {answer.archetype} ({answer.latency_s:.2f} s)", file=self.out)
+            print(answer.text.strip(), file=self.out)
+        failed = [a for a in result.answers if not a.ok]
+        if result.aggregate is not None and not self.stream:
+            agg = result.aggregate
+            status = f"{agg.latency_s:.2f} s" if agg.ok else f"FAILED: {agg.error}"
+            print(f"== aggregate by {agg.archetype} ({status})", file=self.out)
+            if agg.ok:
+                print(agg.text.strip(), file=self.out)
+        if result.veto is not None:
+            veto = result.veto
+            if veto.approved:
+                print(f"== veto by {veto.critic}: approved", file=self.out)
+            else:
+                print(f"== veto by {veto.critic}: sent back: {veto.reasons.strip()}", file=self.out)
+                revised = veto.revised
+                if revised is not None and not self.stream:
+                    status = f"{revised.latency_s:.2f} s" if revised.ok else str(revised.error)
+                    print(f"== revised by {revised.archetype} ({status})", file=self.out)
+                    if revised.ok:
+                        print(revised.text.strip(), file=self.out)
+        for note in result.notes:
+            print(f"note: {note}", file=self.err)
+        summary = (
+            f"council: {len(result.answered)}/{len(result.answers)} answered, fan-out "
+            f"{result.fan_out_s:.2f} s, total {result.total_s:.2f} s"
+        )
+        if failed:
+            summary += "; failed: " + ", ".join(f"{a.archetype} ({a.error})" for a in failed)
+        print(summary, file=self.err)
+        if not result.answered:
+            print("council: no archetype answered", file=self.err)

@@ -1,0 +1,92 @@
+"""The gateway files the chart renders, and the same config pointed at loopback servers.
+
+Tests, the benchmark and local trials run the chart's own LiteLLM config (not a hand-written
+copy) against simulations of vLLM: only each entry's `api_base` changes, from the in-cluster
+Service to a 127.0.0.1 URL.
+"""
+
+from __future__ import annotations
+
+import copy
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from archon.errors import UsageError
+
+CONFIG = "config.yaml"
+ARCHETYPES = "archetypes.json"
+HOOK = "archon_hook.py"
+FILES = (CONFIG, ARCHETYPES, HOOK)
+
+
+def gateway_files(objects: list[dict[str, Any]]) -> dict[str, str]:
+    """The data of the rendered gateway ConfigMap: config.yaml, archetypes.json, archon_hook.py."""
+    for obj in objects:
+        name = str(obj.get("metadata", {}).get("name", ""))
+        if obj.get("kind") == "ConfigMap" and name.endswith("-gateway-config"):
+            data: dict[str, str] = obj.get("data") or {}
+            return data
+    raise UsageError(
+        "the rendered chart has no gateway ConfigMap",
+        key="gateway.enabled",
+        fix="enable an archetype or set gateway.enabled: true",
+    )
+
+
+def upstream_models(config: dict[str, Any]) -> dict[str, str]:
+    """archetype name -> the model name its vLLM server serves (`openai/<name>` without prefix)."""
+    out = {}
+    for entry in config.get("model_list") or []:
+        model = str(entry["litellm_params"]["model"])
+        out[str(entry["model_name"])] = model.split("/", 1)[1] if "/" in model else model
+    return out
+
+
+def localize(
+    config: dict[str, Any], upstreams: Mapping[str, str], *, master_key: str | None = None
+) -> dict[str, Any]:
+    """The config with every entry's api_base taken from `upstreams` (served model -> base URL,
+    e.g. http://127.0.0.1:PORT), and the master key written in (never the case in a cluster)."""
+    out = copy.deepcopy(config)
+    for entry in out.get("model_list") or []:
+        params = entry["litellm_params"]
+        served = str(params["model"]).split("/", 1)[-1]
+        if served not in upstreams:
+            raise UsageError(
+                f"no local server for {served!r}",
+                key=f"model_list[{entry['model_name']}]",
+                fix="start a simulation serving that model name",
+            )
+        params["api_base"] = upstreams[served].rstrip("/") + "/v1"
+        if str(params.get("api_key", "")).startswith("os.environ/"):
+            params["api_key"] = "no-key"
+    general = out.setdefault("general_settings", {})
+    general.pop("master_key", None)
+    if master_key:
+        general["master_key"] = master_key
+    if not general:
+        out.pop("general_settings")
+    return out
+
+
+def write_config_dir(
+    files: Mapping[str, str], directory: Path, config: dict[str, Any] | None = None
+) -> Path:
+    """Write the gateway files into `directory` (config replaced by `config` when given);
+    returns the config path. The hook sits next to the config, where LiteLLM imports it from."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for name in FILES:
+        if name in files:
+            (directory / name).write_text(files[name], encoding="utf-8")
+    if config is not None:
+        (directory / CONFIG).write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    return directory / CONFIG
+
+
+def copy_hook(directory: Path) -> None:
+    """Put the package's hook next to a config (for configs not rendered by the chart)."""
+    shutil.copyfile(Path(__file__).with_name("hook.py"), directory / HOOK)
