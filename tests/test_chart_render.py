@@ -117,7 +117,7 @@ def env_of(c: Obj) -> dict[str, Obj]:
 
 
 def engine_config(objects: list[Obj]) -> Obj:
-    config: Obj = yaml.safe_load(one(objects, "ConfigMap")["data"]["vllm-config.yaml"])
+    config: Obj = yaml.safe_load(one(objects, "ConfigMap", "-server-config")["data"]["vllm-config.yaml"])
     return config
 
 

@@ -34,7 +34,16 @@ def test_default_profiles_and_unknown_profile() -> None:
     assert [find_profile(p).vendor for p in DEFAULT_PROFILES] == ["nvidia", "amd"]
     with pytest.raises(UsageError) as info:
         find_profile("GTX 9999")
-    assert "RTX 5080" in info.value.line()
+    assert "unknown GPU 'GTX 9999'" in info.value.line()
+    assert "archon gpus" in info.value.line()
+
+
+def test_any_card_the_preflight_knows_becomes_a_node() -> None:
+    node = find_profile("RTX 5070").node()
+    labels = node["metadata"]["labels"]
+    assert labels["nvidia.com/gpu.memory"] == "12227"  # the preflight's figure for the card
+    assert labels["nvidia.com/gpu.family"] == "blackwell"
+    assert find_profile("RX 9070 XT").vendor == "amd"
 
 
 def test_kwokctl_config_is_loopback_binary_runtime_with_all_stages() -> None:

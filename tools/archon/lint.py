@@ -123,10 +123,17 @@ def lint_files(
     for file in files:
         values = load_values([file])
         found = schema_problems(values, source=str(file))
+        if not found:  # the cross-field checks assume the shapes the schema guarantees
+            found = archetype_problems(values, str(file))
         problems.extend(found)
         if preflight and not found:
             problems.extend(preflight_problems(values, source=str(file), gpu=gpu))
     return problems
+
+
+def archetype_problems(values: Values, source: str) -> list[Problem]:
+    check = feature("archon.gateway", "archetype_problems")
+    return list(check(values, source)) if check is not None else []
 
 
 def preflight_problems(values: Values, *, source: str, gpu: str | None) -> list[Problem]:
@@ -139,4 +146,4 @@ def preflight_problems(values: Values, *, source: str, gpu: str | None) -> list[
     report = check_values(values, gpu=gpu, source=source)
     if report.verdict != "FAIL":
         return []
-    return [Problem(p.key, p.message, p.fix, value=p.value, source=source) for p in report.problems]
+    return [Problem(p.key, p.message, p.fix, value=p.value, source=source) for p in report.failures]

@@ -1,7 +1,7 @@
 """Fake GPU nodes: which card, how much memory, and the labels real GPU nodes carry.
 
-Memory figures are the driver-reported MiB from /work/shared/reference/gpus.md (NVIDIA table:
-"reported MiB"; AMD: RX 7900 XTX "24 GB (24560 MiB)").
+Cards and their driver-reported memory come from the preflight's GPU profiles
+(data/gpus/profiles.yaml), so a node and the preflight never disagree about a card.
 
 Labels: the NVIDIA GPU operator's GPU feature discovery puts `nvidia.com/gpu.product` (the
 product name with spaces as dashes), `nvidia.com/gpu.memory` (MiB), `nvidia.com/gpu.count` and
@@ -15,8 +15,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Any
-
-from archon.errors import UsageError
 
 # The Archon label that names the profile a node was made from (status and tests read it).
 PROFILE_LABEL = "archon.dev/gpu-profile"
@@ -112,25 +110,29 @@ class GpuNodeProfile:
         }
 
 
-# Memory: gpus.md; family: NVIDIA GFD's architecture name, AMD labeller's two-letter family.
-# Device id 744c: Navi 31 (RX 7900 XTX), from the PCI ID database.
-PROFILES = [
-    GpuNodeProfile("RTX 5080", "nvidia", 16303, "blackwell"),
-    GpuNodeProfile("RTX 5090", "nvidia", 32607, "blackwell"),
-    GpuNodeProfile("RTX 4090", "nvidia", 24564, "ada-lovelace"),
-    GpuNodeProfile("RTX 3090", "nvidia", 24576, "ampere"),
-    GpuNodeProfile("RX 7900 XTX", "amd", 24560, "NV", device_id="744c"),
-]
+# Family label values: NVIDIA GPU feature discovery's architecture names; AMD's labeller uses a
+# two-letter family ("NV" for Navi, RDNA 2-4). Device id 744c: Navi 31 (RX 7900 XTX), from the PCI
+# ID database; other cards carry no device-id label here.
+_NVIDIA_FAMILY = {
+    "sm_120": "blackwell",
+    "sm_100": "blackwell",
+    "sm_90": "hopper",
+    "sm_89": "ada-lovelace",
+    "sm_86": "ampere",
+    "sm_80": "ampere",
+    "sm_75": "turing",
+    "sm_70": "volta",
+}
+_AMD_DEVICE_ID = {"RX 7900 XTX": "744c"}
 DEFAULT_PROFILES = ("RTX 5080", "RX 7900 XTX")
 
 
 def find_profile(name: str) -> GpuNodeProfile:
-    slug = re.sub(r"[^a-z0-9]+", "", name.lower())
-    for profile in PROFILES:
-        if profile.slug == slug or profile.slug == slug.removeprefix("geforce"):
-            return profile
-    raise UsageError(
-        f"unknown GPU node profile {name!r}",
-        key="--profile",
-        fix="use one of: " + ", ".join(repr(p.name) for p in PROFILES),
+    """A fake node for any card of the preflight's GPU profiles (one source of GPU facts)."""
+    from archon.preflight.profiles import load_profiles
+
+    gpu = load_profiles().find(name, key="--profile")
+    family = _NVIDIA_FAMILY.get(gpu.arch, "unknown") if gpu.vendor == "nvidia" else "NV"
+    return GpuNodeProfile(
+        gpu.name, gpu.vendor, gpu.memory_mib, family, device_id=_AMD_DEVICE_ID.get(gpu.name, "")
     )

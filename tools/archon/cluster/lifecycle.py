@@ -8,6 +8,7 @@ kwokctl configuration and the kubeconfig. KUBECONFIG is set to that file for eve
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -280,7 +281,8 @@ def down(*, out: TextIO, timeout_s: float = 30) -> None:
         time.sleep(0.2)
     for pid in (p for p in before if _alive(p)):  # kwokctl started these for us
         os.kill(pid, signal.SIGKILL)
-    kubeconfig_path().unlink(missing_ok=True)
+    # Nothing of a deleted cluster is worth keeping (a new one gets new certificates and ports).
+    shutil.rmtree(cluster_dir(), ignore_errors=True)
     print(f"cluster {cluster_name()!r} deleted; {len(before)} processes stopped", file=out)
 
 

@@ -8,6 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from archon.errors import Problem, UsageError
+from archon.preflight.archetypes import SHARED_GPU_CEILING
+from archon.preflight.archetypes import instances as archetype_instances
+from archon.preflight.archetypes import lora_slots as archetype_lora_slots
 from archon.preflight.catalog import (
     ModelSpec,
     load_catalog,
@@ -28,6 +31,7 @@ from archon.preflight.memory import (
 from archon.preflight.profiles import GpuProfile, ProfileSet, load_profiles
 from archon.preflight.settings import Settings, read_settings
 from archon.preflight.versions import VllmVersion
+from archon.values import get_path
 
 CONCURRENCY_WARN = 1.5  # fewer full-length requests than this in flight is a cramped server
 
@@ -44,6 +48,7 @@ class PreflightReport:
     spec: ModelSpec | None = None
     version: str = ""
     notes: list[str] = field(default_factory=list)
+    instances: list[dict[str, Any]] = field(default_factory=list)  # archetype instances
 
     @property
     def problems(self) -> list[Problem]:
@@ -94,6 +99,7 @@ class PreflightReport:
                 )
             },
             "problems": [f.as_dict() for f in self.findings],
+            "instances": self.instances,
             "notes": self.notes,
         }
 
@@ -225,6 +231,106 @@ def _memory_findings(
     return found
 
 
+def _archetype_findings(
+    values: dict[str, Any],
+    server: Settings,
+    server_engine: Engine,
+    profile: GpuProfile,
+    profiles: ProfileSet,
+    version: VllmVersion,
+    report: PreflightReport,
+) -> list[Finding]:
+    """Instances beside the shared server: each must fit its own share, the shares must fit the
+    card together, and the cluster must be able to place every GPU pod."""
+    extra = archetype_instances(values)
+    if not extra:
+        return []
+    found: list[Finding] = []
+    engines = [replace(server_engine, name="server")]
+    for instance in extra:
+        prefix = f"archetypes[{instance.index}].instance.model"
+        s = read_settings(instance.values, gpu=profile.name)
+        found += [
+            Finding("FAIL", replace(p, key=p.key.replace("model", prefix, 1)), "values")
+            for p in s.problems
+        ]
+        if s.problems:
+            continue
+        spec = resolve_model(s.model)
+        engine = replace(engine_from_settings(s, spec, version), name=instance.name)
+        engines.append(engine)
+        est = estimate(engine, GpuBudget(profile.name, profile.visible_gib, profile.bandwidth_gbs))
+        report.instances.append({"archetype": instance.name, **est.as_dict()})
+        for finding in _memory_findings(est, engine, profile, profiles):
+            if finding.rule == "desktop":  # judged once below, for all engines together
+                continue
+            key = finding.problem.key.replace("model", prefix, 1)
+            message = f"archetype {instance.name}: {finding.problem.message}"
+            fix = finding.problem.fix.replace("model.", f"{prefix}.")
+            found.append(
+                replace(
+                    finding, problem=replace(finding.problem, key=key, message=message, fix=fix)
+                )
+            )
+
+    pods = int(get_path(values, "replicaCount", 1) or 1) * server.gpu_count + sum(
+        i.gpus for i in extra
+    )
+    capacity = int(get_path(values, "gpu.nodeCapacity", 1) or 1)
+    if pods > capacity:
+        found.append(
+            Finding(
+                "FAIL",
+                Problem(
+                    "gpu.nodeCapacity",
+                    f"{capacity} but the server and {len(extra)} instance archetype(s) need "
+                    f"{pods} GPU pods: the others stay Pending",
+                    f"share the GPU (NVIDIA time-slicing) and set gpu.nodeCapacity >= {pods}, "
+                    "or serve the instance archetypes with mode prompt or lora",
+                    capacity,
+                ),
+                "sharing",
+            )
+        )
+    shares = [(e.name, e.gpu_memory_utilization) for e in engines]
+    total = sum(share for _, share in shares)
+    spelled = " + ".join(f"{name} {share:.2f}" for name, share in shares)
+    if total > SHARED_GPU_CEILING:
+        found.append(
+            Finding(
+                "FAIL",
+                Problem(
+                    "archetypes",
+                    f"the vLLM instances on {profile.name} claim {spelled} = {total:.2f} of "
+                    f"the card, above {SHARED_GPU_CEILING}: the last one to start finds too "
+                    "little free memory and exits",
+                    "lower model.gpuMemoryUtilization or the instances' "
+                    "instance.model.gpuMemoryUtilization, or serve some with mode prompt or lora",
+                    round(total, 2),
+                ),
+                "sharing",
+            )
+        )
+    else:
+        desktop_gib = profile.desktop_mib / 1024
+        if desktop_gib and total * profile.visible_gib > profile.visible_gib - desktop_gib:
+            found.append(
+                Finding(
+                    "WARN",
+                    Problem(
+                        "archetypes",
+                        f"the vLLM instances claim {spelled} = {total:.2f} of {profile.name}; "
+                        f"with a desktop session holding {_gib(desktop_gib)} the last one "
+                        "to start finds too little free memory",
+                        "lower the utilizations or run the node headless",
+                        round(total, 2),
+                    ),
+                    "desktop",
+                )
+            )
+    return found
+
+
 def engine_from_settings(s: Settings, spec: ModelSpec, version: VllmVersion) -> Engine:
     return Engine(
         model=spec,
@@ -283,6 +389,9 @@ def check_values(
     model is unknown; every other finding is in the report (verdict FAIL/WARN/PASS).
     """
     s = read_settings(values, gpu=gpu)
+    slots, rank = archetype_lora_slots(values)
+    if slots and not s.max_loras:  # the chart derives --max-loras from the lora archetypes
+        s.max_loras, s.max_lora_rank = slots, rank
     if not s.gpu_profile:
         raise UsageError(
             "not set",
@@ -338,6 +447,8 @@ def check_values(
             replace(f, problem=replace(f.problem, source=source))
             for f in _memory_findings(est, engine, profile, profiles)
         ]
+        shared = _archetype_findings(values, s, engine, profile, profiles, version, report)
+        findings += [replace(f, problem=replace(f.problem, source=source)) for f in shared]
     if spec.weights_estimated:
         report.notes.append(
             f"weights estimated from the parameter count "
@@ -385,6 +496,13 @@ def render_table(report: PreflightReport) -> str:
         ]
         width = max(len(label) for label, _ in rows)
         lines += [f"  {label:<{width}}  {value}" for label, value in rows]
+    for instance in report.instances:
+        lines.append(
+            f"  archetype {instance['archetype']} (own vLLM, x {instance['gpu_memory_utilization']}"
+            f"): weights {_gib(instance['weights_gib'])}, KV cache {_gib(instance['kv_cache_gib'])}"
+            f" = {instance['kv_cache_tokens']} tokens, {instance['max_concurrency']:.2f}x at "
+            f"{instance['max_model_len']}"
+        )
     for finding in report.findings:
         lines.append(f"{finding.level} {finding.problem.line()}")
     lines += [f"note: {note}" for note in report.notes]
