@@ -117,7 +117,8 @@ def env_of(c: Obj) -> dict[str, Obj]:
 
 
 def engine_config(objects: list[Obj]) -> Obj:
-    config: Obj = yaml.safe_load(one(objects, "ConfigMap", "-server-config")["data"]["vllm-config.yaml"])
+    server_config = one(objects, "ConfigMap", "-server-config")
+    config: Obj = yaml.safe_load(server_config["data"]["vllm-config.yaml"])
     return config
 
 

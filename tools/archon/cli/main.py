@@ -46,7 +46,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """All commands, or only `only` when the command line names a known one."""
     parser = _Parser(
         prog="archon",
-        description="Put vLLM on one consumer GPU in Kubernetes, and prove first that it will start.",
+        description="Put vLLM on one consumer GPU in Kubernetes; prove first that it will start.",
         epilog="Exit codes: 0 clean, 1 problems found, 2 unusable input.",
     )
     parser.add_argument("--version", action="version", version=f"archon {__version__}")
