@@ -167,7 +167,8 @@ def ensure(name: str, *, announce: bool = False) -> Path:
         dest = tool_dir(spec)
         dest.parent.mkdir(parents=True, exist_ok=True)
         if announce:
-            print(f"building {spec.name} {spec.version} (go install, first run only)", flush=True)
+            how = "go build in " + spec.wrapper if spec.wrapper else "go install"
+            print(f"building {spec.name} {spec.version} ({how}, first run only)", flush=True)
         _build(spec, dest)
         (dest / STAMP).write_text(f"{spec.name} {spec.version}\n", encoding="utf-8")
     return _binary(spec)
