@@ -56,3 +56,17 @@ def test_helm_error_line_keeps_the_message() -> None:
     )
     assert helm_error_line(stderr) == "strategy: surge needs a second GPU; fix: use Recreate"
     assert helm_error_line("Error: chart not found\n") == "chart not found"
+
+
+def test_schema_problems_are_reported_before_helm_runs(tiny_chart: Path, tmp_path: Path) -> None:
+    from archon.errors import ProblemsFound
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model: {gpuMemoryUtilization: 1.5}\nvendr: amd\n")
+    with pytest.raises(ProblemsFound) as info:
+        render_chart([bad])
+    lines = info.value.line().splitlines()
+    assert len(lines) == 2
+    assert all(line.startswith(f"{bad}: ") for line in lines)
+    assert any("model.gpuMemoryUtilization: 1.5 is out of range" in line for line in lines)
+    assert any("did you mean 'vendor'?" in line for line in lines)

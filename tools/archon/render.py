@@ -10,9 +10,10 @@ from typing import Any
 
 import yaml
 
+from archon.errors import ProblemsFound
 from archon.helm import run_helm, template_args, values_stdin
 from archon.paths import chart_dir
-from archon.values import Values, read_yaml_file
+from archon.values import Values, merge, read_yaml_file
 
 DEFAULT_RELEASE = "archon"
 DEFAULT_NAMESPACE = "archon-system"
@@ -37,6 +38,17 @@ def user_overrides(files: Sequence[str | Path]) -> Values:
     return merged
 
 
+def _check_schema(values: Values, chart: Path, *, source: str) -> None:
+    """Helm checks values.schema.json too, but reports JSON pointers and schema jargon; checking
+    first gives the same one-line problems as `archon lint` (key path, value, fix)."""
+    from archon.lint import schema_problems
+
+    defaults = read_yaml_file(chart / "values.yaml")
+    problems = schema_problems(merge(defaults, values), source=source, chart=chart)
+    if problems:
+        raise ProblemsFound(problems)
+
+
 @dataclass
 class Rendered:
     manifest: str
@@ -58,9 +70,9 @@ def render_chart(
     values = user_overrides(files)
     if overrides:
         values = merge_overrides(values, overrides)
-    args = template_args(
-        str(chart or chart_dir()), release=release, namespace=namespace, extra=extra_args
-    )
+    chart_path = Path(chart or chart_dir())
+    _check_schema(values, chart_path, source=", ".join(str(f) for f in files) or "values")
+    args = template_args(str(chart_path), release=release, namespace=namespace, extra=extra_args)
     manifest = run_helm(args, stdin=values_stdin(values))
     objects = [doc for doc in yaml.safe_load_all(manifest) if isinstance(doc, dict)]
     return Rendered(manifest=manifest, objects=objects)

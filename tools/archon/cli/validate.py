@@ -49,7 +49,8 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_OK if ok else EXIT_PROBLEMS
     for result in results:
         if result.error:
-            print(f"{result.file}: {result.error}", file=sys.stderr)
+            prefix = "" if result.error.startswith(result.file) else f"{result.file}: "
+            print(prefix + result.error, file=sys.stderr)
         for res in result.resources:
             if not res.ok:
                 print(f"{result.file}: {res.kind}/{res.name}: {res.message}", file=sys.stderr)
