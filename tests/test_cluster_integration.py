@@ -59,8 +59,8 @@ def cluster() -> Iterator[Path]:
         info = up(None, out=io.StringIO())
         assert info.running
         yield info.kubeconfig
-        down(out=io.StringIO())
     finally:
+        down(out=io.StringIO())  # also after a failed `up`: no control plane left running
         if previous is None:
             os.environ.pop("ARCHON_CLUSTER", None)
         else:

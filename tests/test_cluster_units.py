@@ -95,3 +95,12 @@ def test_pod_lines_show_placement_and_scheduler_message() -> None:
     assert pod_lines(pending, {}) == {
         "pod/q:place": "pod/q: not scheduled: 0/2 nodes are available"
     }
+
+
+def test_a_pid_file_pointing_at_another_program_is_not_ours() -> None:
+    import os
+
+    from archon.cluster.lifecycle import _ours
+
+    assert not _ours(os.getpid())  # the test runner is not a toolchain binary
+    assert not _ours(2**22 + 7)  # no such process

@@ -115,3 +115,16 @@ def test_gpus_command_json(run_cli) -> None:  # type: ignore[no-untyped-def]
 def test_gpus_command_table_with_user_file(run_cli) -> None:  # type: ignore[no-untyped-def]
     result = run_cli("gpus", "--gpu-profiles", str(DATA / "user-gpus.yaml"))
     assert result.code == 0 and "Lab Card 20GB" in result.out and "RTX 5090" in result.out
+
+
+def test_user_profile_named_like_an_alias_replaces_the_card(tmp_path: Path) -> None:
+    # "3090" is an alias of the built-in RTX 3090; a user file may redefine it under that name.
+    mine = tmp_path / "mine.yaml"
+    mine.write_text(
+        "gpus:\n  - {name: '3090', vendor: nvidia, arch: sm_86, memory_mib: 24000,"
+        " bandwidth_gbs: 900}\n"
+    )
+    profiles = load_profiles([mine])
+    names = [p.name for p in profiles]  # iterating must not fail on the replaced entry
+    assert names.count("3090") == 1 and "RTX 3090" not in names
+    assert profiles.find("3090").memory_mib == 24000

@@ -88,3 +88,17 @@ def test_cli_json_output(tiny_chart: Path, tmp_path: Path, run_cli) -> None:  # 
     assert data["ok"] is False
     assert data["problems"][0]["key"] == "replicas"
     assert data["problems"][0]["file"] == str(bad)
+
+
+def test_non_string_keys_are_reported_not_crashed_on(tiny_chart: Path, tmp_path: Path) -> None:
+    problems = lint_files([write(tmp_path, "1: 2\n")], preflight=False)
+    assert [(p.key, p.message) for p in problems] == [("1", "unknown key '1'")]
+
+
+def test_settings_vllm_refuses_count_even_without_a_gpu_profile(
+    tiny_chart: Path, tmp_path: Path
+) -> None:
+    # NaN passes every JSON-schema bound; the preflight's settings check does not need a card.
+    problems = lint_files([write(tmp_path, "model: {gpuMemoryUtilization: .nan}\n")])
+    assert [p.key for p in problems] == ["model.gpuMemoryUtilization"]
+    assert problems[0].source == str(tmp_path / "v.yaml")

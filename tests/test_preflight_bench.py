@@ -35,6 +35,8 @@ def test_fixture_cases_one_record_per_line() -> None:
     assert records["f"]["assumed"]["vllm_version"] == "v0.3.0"  # era read from the source date
     summary = result["summary"]
     assert summary["evaluated"] == 3 and summary["skipped"] == 3
+    for record in result["cases"]:  # the JSON contract holds for skipped cases too
+        assert {"id", "verdict", "weights_gib", "kv_cache_gib", "kv_cache_tokens"} <= set(record)
 
 
 def test_version_for_case() -> None:

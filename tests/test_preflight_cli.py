@@ -130,7 +130,7 @@ def test_cli_unknown_model_exit_2(run_cli, tmp_path: Path) -> None:  # type: ign
     values.write_text("model:\n  name: example/not-a-model\n")
     result = run_cli("preflight", "-f", str(values), "--gpu", "RTX 5080")
     assert result.code == 2
-    assert result.err.startswith("model.name: model 'example/not-a-model' is not in the catalog")
+    assert result.err.startswith(f"{values}: model.name: model 'example/not-a-model' is not in")
 
 
 @pytest.mark.parametrize(
@@ -220,3 +220,22 @@ def test_failures_holds_only_fail_level_problems() -> None:
     assert levels["model.quantization"] == "FAIL" and levels["model.gpuMemoryUtilization"] == "WARN"
     assert [p.key for p in report.failures] == ["model.quantization"]
     assert len(report.problems) > len(report.failures)
+
+
+def test_values_the_schema_refuses_fail_without_figures(tmp_path: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model: 5\n")
+    result = run_cli("preflight", "-f", str(bad), "--gpu", "RTX 5080", "--output", "json")
+    assert result.code == 1
+    report = json.loads(result.out)
+    assert report["verdict"] == "FAIL" and report["kv_cache_tokens"] is None
+    assert report["problems"][0]["key"] == "model"
+    assert report["problems"][0]["rule"] == "schema"
+
+
+def test_unknown_gpu_in_a_file_names_the_file(tmp_path: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
+    values = tmp_path / "v.yaml"
+    values.write_text('gpu: {profile: "RTX 9999"}\n')
+    result = run_cli("preflight", "-f", str(values))
+    assert result.code == 2
+    assert result.err.startswith(f"{values}: gpu.profile: unknown GPU 'RTX 9999'")

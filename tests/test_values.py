@@ -55,3 +55,8 @@ def test_empty_file_is_no_overrides(tmp_path: Path) -> None:
     path = tmp_path / "empty.yaml"
     path.write_text("# only a comment\n")
     assert read_yaml_file(path) == {}
+
+
+def test_directory_is_not_a_values_file(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="is a directory"):
+        read_yaml_file(tmp_path)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import json
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -52,7 +53,9 @@ def _fix(error: Any) -> tuple[str, str, Any]:
     shown = format_value(value)
     if validator == "additionalProperties":
         allowed = sorted((error.schema.get("properties") or {}).keys())
-        extras = sorted(set(value) - set(allowed)) if isinstance(value, dict) else []
+        extras = (
+            sorted(str(k) for k in set(value) - set(allowed)) if isinstance(value, dict) else []
+        )
         unknown = extras[0] if extras else "?"
         close = difflib.get_close_matches(unknown, allowed, n=1)
         hint = f"did you mean {close[0]!r}? " if close else ""
@@ -142,7 +145,11 @@ def preflight_problems(values: Values, *, source: str, gpu: str | None) -> list[
     if check_values is None:
         return []
     if not gpu and not (values.get("gpu") or {}).get("profile"):
-        return []
+        # No card to size against, but settings vLLM refuses on any card still count.
+        read_settings = feature("archon.preflight.settings", "read_settings")
+        if read_settings is None:
+            return []
+        return [replace(p, source=source) for p in read_settings(values).problems]
     report = check_values(values, gpu=gpu, source=source)
     if report.verdict != "FAIL":
         return []

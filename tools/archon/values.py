@@ -17,6 +17,8 @@ Values = dict[str, Any]
 def read_yaml_file(path: str | Path) -> Values:
     """Read one values file; anything but a mapping (or an empty file) is unusable input."""
     file = Path(path)
+    if file.is_dir():
+        raise UsageError("is a directory", source=str(path), fix="pass a values file")
     if not file.is_file():
         raise UsageError(
             "file not found", key="", source=str(path), fix="pass an existing values file"

@@ -9,6 +9,16 @@ from pathlib import Path
 from archon.errors import EXIT_OK
 
 
+def positive_seconds(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
+    return value
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from archon.deploy.install import DEFAULT_NAMESPACE, DEFAULT_RELEASE, DEFAULT_TIMEOUT_S
 
@@ -31,7 +41,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     parser.add_argument(
         "--timeout",
-        type=int,
+        type=positive_seconds,
         default=DEFAULT_TIMEOUT_S,
         metavar="SECONDS",
         help=f"how long to wait for Ready before rolling back (default {DEFAULT_TIMEOUT_S})",

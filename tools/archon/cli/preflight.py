@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import Any
 
 from archon.errors import EXIT_OK, EXIT_PROBLEMS
 
@@ -49,13 +50,42 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.set_defaults(handler=_run)
 
 
+def schema_failed(values: dict[str, Any], source: str, output: str) -> bool:
+    """Values the chart would refuse get a FAIL with the schema's problems and no figures: a
+    memory estimate of values that cannot be deployed would only mislead."""
+    from archon.lint import schema_problems
+
+    problems = schema_problems(values, source=source)
+    if not problems:
+        return False
+    if output == "json":
+        report = {
+            "verdict": "FAIL",
+            "gpu": None,
+            "weights_gib": None,
+            "kv_cache_gib": None,
+            "kv_cache_tokens": None,
+            "max_concurrency": None,
+            "max_model_len_fit": None,
+            "problems": [dict(p.as_dict(), level="FAIL", rule="schema") for p in problems],
+        }
+        print(json.dumps(report, indent=2))
+    else:
+        print("preflight: FAIL  the values do not pass the chart's schema")
+        for problem in problems:
+            print(f"FAIL {problem.line()}")
+    return True
+
+
 def _run(args: argparse.Namespace) -> int:
     from archon.preflight.profiles import load_profiles
     from archon.preflight.report import check_values, render_table
     from archon.values import load_values
 
     values = load_values(args.values)
-    source = args.values[-1] if len(args.values) == 1 else ""
+    source = args.values[-1] if len(args.values) == 1 else ", ".join(args.values)
+    if schema_failed(values, source, args.output):
+        return EXIT_PROBLEMS
     report = check_values(
         values,
         gpu=args.gpu,

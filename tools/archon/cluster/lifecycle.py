@@ -153,9 +153,26 @@ def component_pids() -> list[int]:
             pid = int(pid_file.read_text().strip())
         except (OSError, ValueError):
             continue
-        if _alive(pid):
+        if _alive(pid) and _ours(pid):
             pids.append(pid)
     return pids
+
+
+def _all_components_alive() -> bool:
+    """Every process kwokctl started still runs: an answering API with a dead scheduler or
+    kwok controller would leave deploys Pending until their timeout."""
+    expected = len(list((_cluster_workdir() / "pids").glob("*.pid")))
+    return expected > 0 and len(component_pids()) == expected
+
+
+def _ours(pid: int) -> bool:
+    """A pid file can outlive its process (reboot, crash) and the number be reused by an
+    unrelated program: only a process running one of the toolchain's binaries is ours."""
+    try:
+        exe = Path(os.readlink(f"/proc/{pid}/exe"))
+    except OSError:
+        return False
+    return exe.is_relative_to(cache_dir() / "bin")
 
 
 def _alive(pid: int) -> bool:
@@ -209,10 +226,12 @@ def up(
     cluster_dir().mkdir(parents=True, exist_ok=True)
     config_file = cluster_dir() / "kwokctl.yaml"
     config_file.write_text(kwokctl_config(binaries), encoding="utf-8")
-    if component_pids() and _api_answers():
+    if _all_components_alive() and _api_answers():
         print(f"cluster {cluster_name()!r} already running", file=out)
     elif (_cluster_workdir() / "kwok.yaml").is_file() and kubeconfig_path().is_file():
         print(f"starting cluster {cluster_name()!r} (kept from a previous run)", file=out)
+        if component_pids():  # half alive: kwokctl starts nothing while it sees a pid file
+            _kwokctl(["stop", "cluster", "--name", cluster_name()], timeout=60)
         _kwokctl_checked(["start", "cluster", "--name", cluster_name()], timeout=CREATE_TIMEOUT_S)
     else:
         if _cluster_workdir().exists():  # half-made: start over
@@ -345,7 +364,11 @@ def export_to_user_kubeconfig() -> Path:
     theirs.setdefault("kind", "Config")
     theirs.setdefault("current-context", ours.get("current-context", ""))
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(yaml.safe_dump(theirs, sort_keys=False), encoding="utf-8")
+    staged = target.with_name(f".{target.name}.archon-{os.getpid()}")
+    fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(yaml.safe_dump(theirs, sort_keys=False))
+    os.replace(staged, target)
     return target
 
 

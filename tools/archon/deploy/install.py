@@ -57,6 +57,11 @@ class DeployResult:
 
 def resolve_kubeconfig(kubeconfig: Path | None) -> Path:
     if kubeconfig is not None:
+        # Refuse a missing, empty or broken file here (exit 2): helm would fall back to
+        # localhost:8080 and act on whatever answers there.
+        from archon.kube.client import api_client
+
+        api_client(kubeconfig)
         return kubeconfig
     from archon.cluster.lifecycle import kubeconfig_path
 
@@ -81,7 +86,9 @@ def check_inputs(files: list[Path]) -> str:
 
     if not files:
         raise UsageError("no values file", key="-f", fix="pass -f values.yaml")
-    problems = lint_files(files)
+    # Layered files (-f base -f override) are only meaningful together: each file is checked
+    # against the schema on its own, the memory preflight runs once on the merged values below.
+    problems = lint_files(files, preflight=False)
     if problems:
         raise ProblemsFound(problems, "lint found problems; nothing was applied")
     values = load_values(list[str | Path](files))
@@ -92,7 +99,7 @@ def check_inputs(files: list[Path]) -> str:
     report = check_values(values, source=source)
     if report.verdict == "FAIL":
         found = [
-            Problem(p.key, p.message, p.fix, value=p.value, source=source) for p in report.problems
+            Problem(p.key, p.message, p.fix, value=p.value, source=source) for p in report.failures
         ]
         raise ProblemsFound(found, "preflight FAIL; nothing was applied")
     gpu = (values.get("gpu") or {}).get("profile")

@@ -124,7 +124,7 @@ def evaluate_case(
         "id": case.get("id"),
         "model": case.get("model"),
         "gpu": case.get("gpu"),
-        "verdict": None,
+        **UNEVALUATED,
     }
     reported = {
         key: case.get(key)
@@ -306,14 +306,21 @@ def read_cases(path: str | Path) -> list[dict[str, Any]]:
     return cases
 
 
+# The fields `archon bench preflight --output json` promises on every record (null = not known).
+UNEVALUATED: dict[str, Any] = {
+    "verdict": None,
+    "weights_gib": None,
+    "kv_cache_gib": None,
+    "kv_cache_tokens": None,
+}
+
+
 def run(path: str | Path, *, profiles: ProfileSet | None = None) -> dict[str, Any]:
     profiles = profiles or load_profiles()
     results = []
     for case in read_cases(path):
         if "_error" in case:
-            results.append(
-                CaseResult({"id": case["id"], "verdict": None, "reason": case["_error"]})
-            )
+            results.append(CaseResult({"id": case["id"], **UNEVALUATED, "reason": case["_error"]}))
             continue
         try:
             results.append(evaluate_case(case, profiles))
@@ -323,7 +330,7 @@ def run(path: str | Path, *, profiles: ProfileSet | None = None) -> dict[str, An
                 CaseResult(
                     {
                         "id": case.get("id"),
-                        "verdict": None,
+                        **UNEVALUATED,
                         "reason": f"cannot evaluate: {exc.__class__.__name__}: {exc}",
                     }
                 )

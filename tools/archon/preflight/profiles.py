@@ -180,13 +180,15 @@ class ProfileSet:
             self.add(profile)
 
     def add(self, profile: GpuProfile) -> None:
+        """A profile named like a known one (by name or alias) replaces it, aliases and all."""
         key = normalize_name(profile.name)
-        if key not in self._by_key:
-            self._order.append(key)
-        else:  # drop the aliases of the profile being replaced
-            self._by_key = {
-                k: v for k, v in self._by_key.items() if v.name != self._by_key[key].name
-            }
+        replaced = self._by_key.get(key)
+        if replaced is not None:
+            old_keys = [k for k, v in self._by_key.items() if v is replaced]
+            for old in old_keys:
+                del self._by_key[old]
+            self._order = [k for k in self._order if k not in old_keys]
+        self._order.append(key)
         self._by_key[key] = profile
         for alias in profile.aliases:
             self._by_key.setdefault(normalize_name(alias), profile)

@@ -388,6 +388,32 @@ def check_values(
     `gpu` overrides gpu.profile. Raises UsageError (exit 2) when no GPU is named, the GPU or the
     model is unknown; every other finding is in the report (verdict FAIL/WARN/PASS).
     """
+    try:
+        return _check_values(
+            values,
+            gpu=gpu,
+            source=source,
+            profiles=profiles,
+            model_config=model_config,
+            weights_gib=weights_gib,
+            safetensors_index=safetensors_index,
+        )
+    except UsageError as exc:
+        if exc.source or not source or exc.key.startswith("-"):  # flags are not in the file
+            raise
+        raise UsageError(exc.message, key=exc.key, source=source, fix=exc.fix) from exc
+
+
+def _check_values(
+    values: dict[str, Any],
+    *,
+    gpu: str | None,
+    source: str,
+    profiles: ProfileSet | None,
+    model_config: str | Path | None,
+    weights_gib: float | None,
+    safetensors_index: str | Path | None,
+) -> PreflightReport:
     s = read_settings(values, gpu=gpu)
     slots, rank = archetype_lora_slots(values)
     if slots and not s.max_loras:  # the chart derives --max-loras from the lora archetypes

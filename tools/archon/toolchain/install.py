@@ -110,6 +110,10 @@ def verify(spec: ToolSpec, binary: Path) -> str:
 def _build(spec: ToolSpec, dest: Path) -> None:
     env = dict(os.environ)
     env.setdefault("CGO_ENABLED", "0")
+    # A go.work in a parent folder or a user's GOFLAGS (-mod=vendor...) must not change what a
+    # pinned build resolves: the wrapper modules carry their own go.sum.
+    env["GOWORK"] = "off"
+    env["GOFLAGS"] = "-mod=readonly"
     env.update(spec.env)
     ldflags = " ".join(spec.render(flag) for flag in spec.ldflags)
     with tempfile.TemporaryDirectory(prefix=f"archon-{spec.name}-", dir=dest.parent) as tmp:
