@@ -87,6 +87,18 @@ def test_bf16_needs_ampere() -> None:
     )
 
 
+def test_gptq_and_awq_checkpoints_run_in_half_precision() -> None:
+    # The 4-bit kernels take float16 activations: no bf16 failure on a pre-Ampere card.
+    for model in (
+        "Qwen/Qwen2.5-Coder-14B-Instruct-GPTQ-Int4",
+        "Qwen/Qwen2.5-Coder-7B-Instruct-AWQ",
+    ):
+        for written in ("", "gptq", "awq"):
+            assert "bf16-needs-cc-8-0" not in rules_hit(
+                setup("Tesla T4", model=model, quantization_value=written)
+            )
+
+
 def test_marlin_needs_cc_8_0() -> None:
     assert rules_hit(setup("Tesla T4", dtype="float16"))["marlin-needs-cc-8-0"] == "WARN"
     assert "marlin-needs-cc-8-0" not in rules_hit(setup("RTX 3090"))

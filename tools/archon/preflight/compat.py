@@ -60,6 +60,12 @@ def _cc_at_least(gpu: GpuProfile, text: str) -> bool | None:
 def _effective_dtype(setup: Setup) -> str:
     dtype = (setup.dtype or "auto").lower()
     if dtype in ("auto", ""):
+        written = (setup.quantization_value or "").strip().lower()  # as written: keeps _marlin
+        if setup.model.quantization in ("gptq", "awq") and not written.endswith("_marlin"):
+            # 4-bit GPTQ/AWQ checkpoints run with half activations: their kernels support only
+            # float16 (vllm/model_executor/layers/quantization/{gptq,awq}.py
+            # get_supported_act_dtypes), and the Qwen checkpoints ship torch_dtype float16.
+            return "float16"
         # vLLM's "auto" takes the checkpoint's torch_dtype (and serves float32 as bfloat16 where
         # supported, vllm/config _get_and_verify_dtype)
         return setup.model.dtype.lower()
