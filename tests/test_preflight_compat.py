@@ -201,3 +201,15 @@ def test_findings_are_single_lines_with_key_and_fix(rule: str) -> None:
     finding = next(f for f in evaluate(s) if f.rule == rule)
     line = finding.problem.line()
     assert "\n" not in line and "; fix: " in line and line.startswith(finding.problem.key)
+
+
+def test_online_quantization_of_a_16_bit_checkpoint_is_allowed() -> None:
+    bf16 = "Qwen/Qwen2.5-Coder-7B-Instruct"
+    for written in ("fp8", "bitsandbytes"):
+        hit = rules_hit(setup(model=bf16, quantization_value=written))
+        assert "quantization-matches-checkpoint" not in hit, written
+    # A pre-quantized format cannot be produced while loading: still refused.
+    assert (
+        rules_hit(setup(model=bf16, quantization_value="awq"))["quantization-matches-checkpoint"]
+        == "FAIL"
+    )

@@ -145,3 +145,20 @@ def test_several_engines_share_one_gpu() -> None:
     assert left == pytest.approx(gpu.visible_gib * 0.1 - 1.0)
     _, over = estimate_gpu(gpu, [small] * 4)
     assert over < 0  # the fourth instance finds less free memory than it asks for
+
+
+def test_online_fp8_loads_about_half_the_16_bit_weights() -> None:
+    from archon.preflight import check_values
+
+    def weights(quantization: str) -> float:
+        values = {
+            "gpu": {"profile": "RTX 5080"},
+            "model": {"name": "Qwen/Qwen2.5-Coder-7B-Instruct", "quantization": quantization},
+        }
+        report = check_values(values)
+        assert report.estimate is not None
+        return report.estimate.weights_gib
+
+    full, fp8 = weights(""), weights("fp8")
+    # linear layers at 1 byte, embeddings and lm_head kept at 16 bits
+    assert 0.5 * full < fp8 < 0.65 * full

@@ -15,6 +15,10 @@ from archon.preflight.versions import VllmVersion, parse_version_text
 
 RULES_FILE = DATA_DIR / "compat" / "rules.yaml"
 
+# Methods vLLM applies to a 16-bit checkpoint while loading it (docs: "FP8 W8A8, dynamic
+# quantization: --quantization fp8" and "BitsAndBytes in-flight quantization").
+ONLINE_QUANTIZATIONS = ("fp8", "bnb")
+
 
 @dataclass(frozen=True)
 class Finding:
@@ -148,6 +152,8 @@ def _max_model_len_limit(rule: dict[str, Any], s: Setup) -> dict[str, Any] | Non
 def _quantization_matches_checkpoint(rule: dict[str, Any], s: Setup) -> dict[str, Any] | None:
     written = normalize_quantization(s.quantization_value)
     checkpoint = s.model.quantization
+    if checkpoint == "none" and written in ONLINE_QUANTIZATIONS:
+        return None  # quantized while loading: a 16-bit checkpoint is what they start from
     if s.quantization_value and written != checkpoint:
         return {"value": s.quantization_value, "checkpoint": checkpoint}
     return None

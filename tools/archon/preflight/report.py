@@ -15,10 +15,11 @@ from archon.preflight.catalog import (
     ModelSpec,
     load_catalog,
     load_model_config,
+    normalize_quantization,
     weights_from_safetensors_index,
     with_weights,
 )
-from archon.preflight.compat import Finding, Setup, evaluate
+from archon.preflight.compat import ONLINE_QUANTIZATIONS, Finding, Setup, evaluate
 from archon.preflight.memory import (
     BLOCK_SIZE,
     GIB,
@@ -433,6 +434,11 @@ def _check_values(
         weights_gib=weights_gib,
         safetensors_index=safetensors_index,
     )
+    written_quant = normalize_quantization(s.quantization)
+    if spec.quantization == "none" and written_quant in ONLINE_QUANTIZATIONS:
+        # Quantized while loading: the GPU holds the quantized size, estimated from the
+        # parameter count (the checkpoint's listed size is its 16-bit size).
+        spec = replace(spec, quantization=written_quant, weights_gb=None)
     version = VllmVersion.parse(s.image_tag) or VllmVersion.newest(s.image_tag)
     report = PreflightReport(
         verdict="PASS",
