@@ -233,6 +233,37 @@ def test_uninstall_keeps_the_pvc_and_reinstall_reuses_it(
     assert [c["metadata"]["uid"] for c in again] == [uid]
 
 
+def test_deploy_and_status_json_for_scripts(
+    cluster: Path, kube: Any, namespace: str, run_cli: Any
+) -> None:
+    import json
+
+    result = run_cli(
+        "deploy",
+        "-f",
+        str(NVIDIA),
+        "-n",
+        namespace,
+        "--timeout",
+        str(TIMEOUT_S),
+        "--output",
+        "json",
+    )
+    assert result.code == 0, result.err
+    deployed = json.loads(result.out)  # stdout holds the summary only; progress went to stderr
+    assert (deployed["namespace"], deployed["status"], deployed["revision"]) == (
+        namespace,
+        "deployed",
+        1,
+    )
+    assert "ready" in result.err
+    status = run_cli("status", "-n", namespace, "--output", "json")
+    assert status.code == 0
+    report = json.loads(status.out)
+    assert report["ready"] is True and len(report["pods"]) == 1
+    assert "gpu-rtx5080-0" in report["pods"][0]
+
+
 def test_each_vendor_lands_on_its_own_node(cluster: Path, kube: Any) -> None:
     for values, namespace, label, other in (
         (AMD, "it-amd", "amd.com/gpu.product-name", "nvidia.com/gpu.product"),

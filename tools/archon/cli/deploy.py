@@ -46,11 +46,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="SECONDS",
         help=f"how long to wait for Ready before rolling back (default {DEFAULT_TIMEOUT_S})",
     )
+    parser.add_argument(
+        "--output",
+        choices=["text", "json"],
+        default="text",
+        help="json: one summary object on stdout, progress on stderr",
+    )
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from archon.deploy.install import DeployOptions, deploy
+    from archon.deploy.install import DeployOptions, deploy, summary_json
 
     opts = DeployOptions(
         values_files=[Path(f) for f in args.files],
@@ -60,7 +66,10 @@ def run(args: argparse.Namespace) -> int:
         dry_run=args.dry_run,
         timeout_s=args.timeout,
     )
-    result = deploy(opts, out=sys.stdout)
+    result = deploy(opts, out=sys.stderr if args.output == "json" else sys.stdout)
+    if args.output == "json":
+        print(summary_json(result))
+        return EXIT_OK
     if result.status == "dry-run":
         return EXIT_OK
     print(
