@@ -157,21 +157,23 @@ def deploy(opts: DeployOptions, *, out: TextIO) -> DeployResult:
 
     worker = threading.Thread(target=run_helm, name="archon-helm", daemon=True)
     worker.start()
+    # A failed --wait is followed by the rollback, which waits again with the same timeout.
+    helm_budget_s = 2 * opts.timeout_s + 60
     # helm decides the end (its --wait, or the rollback): the old revision's pods are Ready
     # before the new ones exist, so "all pods ready" must not end the follow here.
     result.follow = follow(
         lambda: replace(watch.snapshot(), done=False),
-        timeout_s=opts.timeout_s + 60,
+        timeout_s=helm_budget_s,
         stop=lambda: not worker.is_alive(),
         out=out,
     )
-    worker.join(timeout=opts.timeout_s + 120)
+    worker.join(timeout=helm_budget_s + 60)
     result.elapsed_s = time.perf_counter() - start
     if "error" in outcome:
         raise _deploy_error(outcome["error"], watch, opts, result.follow)
     if "release" not in outcome:
         raise CommandFailed(
-            f"helm did not finish within {opts.timeout_s + 120} s",
+            f"helm did not finish within {helm_budget_s + 60} s",
             fix="run `archon status` to see where the rollout stopped",
         )
     release = outcome["release"]
