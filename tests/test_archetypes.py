@@ -3,6 +3,7 @@ settings, instances from the server's own templates, the gateway switch, refusal
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -91,7 +92,8 @@ def test_prompt_archetypes_need_only_the_gateway(toolchain: dict[str, Path]) -> 
     assert len([o for o in objects if o["kind"] == "Deployment"]) == 2  # server + gateway
     backend = named(objects, "Ingress", "")["spec"]["rules"][0]["http"]["paths"][0]["backend"]
     assert backend["service"] == {"name": "archon-gateway", "port": {"name": "http"}}
-    entry = gateway_config(objects)["model_list"][0]
+    base, entry = gateway_config(objects)["model_list"]
+    assert base["model_name"] == "qwen2.5-coder-14b"
     assert entry["model_name"] == "maat"
     assert entry["litellm_params"]["model"] == "openai/qwen2.5-coder-14b"
     assert entry["litellm_params"]["api_base"] == "http://archon-server:8000/v1"
@@ -114,6 +116,7 @@ def test_lora_archetypes_set_the_vllm_lora_engine_options(toolchain: dict[str, P
         e["model_name"]: e["litellm_params"]["model"] for e in gateway_config(objects)["model_list"]
     }
     assert models == {
+        "qwen2.5-coder-14b": "openai/qwen2.5-coder-14b",
         "lilith": "openai/lilith",
         "thoth": "openai/thoth",
         "maat": "openai/qwen2.5-coder-14b",
@@ -147,7 +150,9 @@ def test_the_mixed_scenario_and_the_council(toolchain: dict[str, Path]) -> None:
     objects = render(files=(SCENARIO,))
     config = gateway_config(objects)
     names = [e["model_name"] for e in config["model_list"]]
-    assert names == ["maat", "verdict", "lilith", "thoth", "roc"], "disabled phoenix is absent"
+    assert names == ["qwen2.5-coder-14b", "maat", "verdict", "lilith", "thoth", "roc"], (
+        "the base model first, disabled phoenix is absent"
+    )
     assert config["general_settings"] == {"master_key": "os.environ/LITELLM_MASTER_KEY"}
     gateway = named(objects, "Deployment", "-gateway")["spec"]["template"]["spec"]["containers"][0]
     env = {e["name"]: e for e in gateway["env"]}
@@ -160,6 +165,7 @@ def test_the_mixed_scenario_and_the_council(toolchain: dict[str, Path]) -> None:
     assert data["archon_hook.py"].rstrip("\n") == hook.rstrip("\n")
     council = gateway_config(render(files=(COUNCIL,)))
     assert [e["model_name"] for e in council["model_list"]] == [
+        "qwen2.5-coder-14b",
         "maat",
         "lilith",
         "thoth",
@@ -180,10 +186,53 @@ def test_helm_test_calls_every_archetype_once(toolchain: dict[str, Path]) -> Non
         "thoth",
         "roc",
     ]
+    assert env["ARCHON_MODEL"]["value"] == "qwen2.5-coder-14b", "the base model is called too"
     assert env["ARCHON_GATEWAY"]["value"] == "archon-gateway"
     script = pod["spec"]["containers"][0]["command"][-1]
     assert "/v1/models" in script and "/v1/chat/completions" in script
+    assert "for name in ${ARCHON_MODEL} ${ARCHON_ARCHETYPES}" in script
     assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
+
+
+def test_the_gateway_always_serves_the_base_model(toolchain: dict[str, Path]) -> None:
+    # gateway.enabled: true without archetypes: the Ingress points at the gateway, which must
+    # still serve the model (an empty model_list answers nothing).
+    objects = render(gateway={"enabled": True}, ingress={"enabled": True})
+    backend = named(objects, "Ingress", "")["spec"]["rules"][0]["http"]["paths"][0]["backend"]
+    assert backend["service"]["name"] == "archon-gateway"
+    (base,) = gateway_config(objects)["model_list"]
+    assert base["model_name"] == "qwen2.5-coder-14b"
+    assert base["litellm_params"]["model"] == "openai/qwen2.5-coder-14b"
+    assert base["litellm_params"]["api_base"] == "http://archon-server:8000/v1"
+    assert (
+        "temperature" not in base["litellm_params"] and "max_tokens" not in base["litellm_params"]
+    )
+    assert base["model_info"]["archon_mode"] == "base"
+    table = json.loads(named(objects, "ConfigMap", "-gateway-config")["data"]["archetypes.json"])
+    assert table == {}, "no system prompt for the base model"
+    # With archetypes, the base model stays reachable next to them.
+    names = [e["model_name"] for e in gateway_config(render(PROMPT))["model_list"]]
+    assert names == ["qwen2.5-coder-14b", "maat"]
+
+
+def test_instances_get_modest_default_resources(toolchain: dict[str, Path]) -> None:
+    bare = {k: v for k, v in INSTANCE["instance"].items() if k != "resources"}
+    objects = render({**INSTANCE, "instance": bare}, gpu={"nodeCapacity": 2})
+    roc = named(objects, "Deployment", "-archetype-roc")["spec"]["template"]["spec"]
+    assert roc["containers"][0]["resources"] == {
+        "requests": {"cpu": "1", "memory": "4Gi", "nvidia.com/gpu": 1},
+        "limits": {"cpu": "4", "memory": "8Gi", "nvidia.com/gpu": 1},
+    }, "not the 14B server's 4 CPUs / 16Gi"
+    server = named(objects, "Deployment", "-server")["spec"]["template"]["spec"]
+    assert server["containers"][0]["resources"]["requests"]["memory"] == "16Gi"
+    custom = {"requests": {"cpu": "2", "memory": "5Gi"}}
+    objects = render(
+        {**INSTANCE, "instance": bare},
+        gpu={"nodeCapacity": 2},
+        archetypeDefaults={"resources": custom},
+    )
+    roc = named(objects, "Deployment", "-archetype-roc")["spec"]["template"]["spec"]
+    assert roc["containers"][0]["resources"]["requests"]["memory"] == "5Gi"
 
 
 def test_impossible_archetype_lists_are_refused(toolchain: dict[str, Path]) -> None:
@@ -197,3 +246,37 @@ def test_impossible_archetype_lists_are_refused(toolchain: dict[str, Path]) -> N
     assert "missing property 'lora'" in missing
     bad_name = helm_error({"archetypes": [{"name": "Ma'at", "mode": "prompt"}]}, toolchain)
     assert "name" in bad_name
+
+
+def test_one_pod_claims_cannot_hold_instance_archetypes(toolchain: dict[str, Path]) -> None:
+    rwop = {"accessModes": ["ReadWriteOncePod"]}
+    err = helm_error(
+        {"archetypes": [INSTANCE], "gpu": {"nodeCapacity": 2}, "persistence": rwop}, toolchain
+    )
+    assert "persistence.accessModes contains ReadWriteOncePod" in err and "roc" in err
+    assert "fix: set persistence.accessModes: [ReadWriteOnce]" in err
+    assert len(err.strip().splitlines()) <= 3
+    # One server pod alone may hold a ReadWriteOncePod claim.
+    pvc = named(render(persistence=rwop), "PersistentVolumeClaim", "")
+    assert pvc["spec"]["accessModes"] == ["ReadWriteOncePod"]
+
+
+@pytest.mark.parametrize("key", ["enable-lora", "lora-modules", "max-loras", "max-lora-rank"])
+def test_lora_settings_in_extra_config_are_refused_with_lora_archetypes(
+    key: str, toolchain: dict[str, Path]
+) -> None:
+    values = {"model": {"extraConfig": {key: 4}}, "archetypes": [lora("lil", "a/b", 8)]}
+    err = helm_error(values, toolchain)
+    assert f"model.extraConfig.{key} is set while lora archetypes are enabled" in err
+    assert "fix: remove" in err and len(err.strip().splitlines()) <= 3
+    # Without a lora archetype they enable LoRA by hand.
+    assert engine(render(model={"extraConfig": {key: 4}}))[key] == 4
+
+
+def test_the_council_aggregation_fits_the_servers_context() -> None:
+    """maat reads every answer in one prompt: the answers' max_tokens, its own and ~800 tokens of
+    prompts must fit the 14B server's maxModelLen."""
+    council = yaml.safe_load(COUNCIL.read_text())
+    budget = {a["name"]: a["sampling"]["max_tokens"] for a in council["archetypes"]}
+    prompts = 800
+    assert sum(budget.values()) + budget["maat"] + prompts <= council["model"]["maxModelLen"]

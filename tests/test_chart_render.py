@@ -205,7 +205,8 @@ def test_default_engine_config_file(render: Callable[..., list[Obj]]) -> None:
         "port": 8000,
         "served-model-name": "qwen2.5-coder-14b",
         "revision": "main",
-        "quantization": "gptq",
+        # gptq_marlin: an explicit gptq would force vLLM's slow non-Marlin kernel.
+        "quantization": "gptq_marlin",
         "max-model-len": 8192,
         "gpu-memory-utilization": 0.9,
         "kv-cache-dtype": "auto",
@@ -259,6 +260,52 @@ def test_engine_options_use_vllm_cli_spelling(render: Callable[..., list[Obj]]) 
 def test_extra_config_cannot_shadow_a_managed_setting(render_error: Callable[..., str]) -> None:
     err = render_error({"model": {"extraConfig": {"max-model-len": 32768}}})
     assert "model.extraConfig.max-model-len" in err and "fix:" in err
+
+
+@pytest.mark.parametrize(
+    "profile", ["rtx5080.yaml", "rtx5070.yaml", "rtx4090.yaml", "council.yaml"]
+)
+def test_nvidia_gptq_profiles_use_the_marlin_kernel(
+    profile: str, render: Callable[..., list[Obj]]
+) -> None:
+    config = engine_config(render(REPO_ROOT / "values" / profile))
+    assert config["quantization"] == "gptq_marlin"
+
+
+def test_schema_accepts_the_marlin_quantizations(render: Callable[..., list[Obj]]) -> None:
+    for name in ("gptq_marlin", "awq_marlin"):
+        assert engine_config(render({"model": {"quantization": name}}))["quantization"] == name
+
+
+@pytest.mark.parametrize(
+    ("values", "names"),
+    [
+        (
+            {"podLabels": {"app.kubernetes.io/component": "x"}},
+            ["podLabels.app.kubernetes.io/component"],
+        ),
+        (
+            {"podLabels": {"app.kubernetes.io/instance": "x"}},
+            ["podLabels.app.kubernetes.io/instance"],
+        ),
+        ({"podLabels": {"app.kubernetes.io/name": "x"}}, ["podLabels.app.kubernetes.io/name"]),
+        ({"podAnnotations": {"checksum/config": "x"}}, ["podAnnotations.checksum/config"]),
+    ],
+    ids=["component", "instance", "name", "checksum"],
+)
+def test_pod_labels_and_annotations_the_chart_owns_are_refused(
+    values: Obj, names: list[str], render_error: Callable[..., str]
+) -> None:
+    err = render_error(values)
+    for name in names:
+        assert name in err
+    assert "fix: remove" in err and len(err.strip().splitlines()) <= 3
+
+
+def test_own_pod_labels_and_annotations_are_kept(render: Callable[..., list[Obj]]) -> None:
+    objects = render({"podLabels": {"team": "home"}, "podAnnotations": {"note": "x"}})
+    meta = one(objects, "Deployment")["spec"]["template"]["metadata"]
+    assert meta["labels"]["team"] == "home" and meta["annotations"]["note"] == "x"
 
 
 def test_checksum_rolls_the_pod_only_when_the_engine_config_changes(
@@ -372,6 +419,42 @@ def test_surge_beyond_the_node_gpus_is_refused(
         and "gpu.nodeCapacity=1" in err
         and "fix: set strategy.type: Recreate" in err
     )
+    assert len(err.strip().splitlines()) <= 3, "one message, not a template dump"
+
+
+@pytest.mark.parametrize(
+    "rolling",
+    [
+        {"maxSurge": 0, "maxUnavailable": 0},
+        {"maxSurge": "0%", "maxUnavailable": 0},
+        {"maxSurge": 0, "maxUnavailable": "0%"},
+    ],
+    ids=["counts", "percent-surge", "percent-unavailable"],
+)
+def test_no_surge_and_no_unavailable_is_refused(
+    rolling: Obj, render_error: Callable[..., str]
+) -> None:
+    err = render_error({"strategy": {"type": "RollingUpdate", "rollingUpdate": rolling}})
+    assert "strategy.rollingUpdate.maxSurge=0" in err
+    assert "maxUnavailable may not be 0 when maxSurge is 0" in err
+    assert "fix: set strategy.rollingUpdate.maxUnavailable: 1" in err
+    assert len(err.strip().splitlines()) <= 3, "one message, not a template dump"
+
+
+@pytest.mark.parametrize("field", ["maxSurge", "maxUnavailable"])
+def test_a_percentage_above_100_is_refused(field: str, render_error: Callable[..., str]) -> None:
+    rolling = {"maxSurge": 0, "maxUnavailable": 1} | {field: "101%"}
+    err = render_error({"strategy": {"type": "RollingUpdate", "rollingUpdate": rolling}})
+    assert field in err and "101%" in err
+
+
+def test_surge_counts_every_instance_archetype(render_error: Callable[..., str]) -> None:
+    council = yaml.safe_load((REPO_ROOT / "values" / "council.yaml").read_text())
+    surge = {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}
+    err = render_error({**council, "strategy": surge})
+    assert "(gpu.count=1 + archetypes[name=roc].instance.gpu.count=1) = 4 GPUs" in err
+    assert "gpu.nodeCapacity=2" in err
+    assert "fix: set strategy.type: Recreate or raise gpu.nodeCapacity to 4" in err
     assert len(err.strip().splitlines()) <= 3, "one message, not a template dump"
 
 
@@ -566,6 +649,27 @@ def test_names_fit_63_characters_with_the_longest_release_name(
     assert one(objects, "ConfigMap")["metadata"]["name"].endswith("-server-config")
 
 
+def test_helm_test_pods_pull_and_schedule_like_the_server(
+    render: Callable[..., list[Obj]],
+) -> None:
+    placement: Obj = {
+        "imagePullSecrets": [{"name": "registry"}],
+        "nodeSelector": {"gpu": "rtx5080"},
+        "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+    }
+    archetypes = {"archetypes": [{"name": "maat", "mode": "prompt"}]}
+    pods = [o for o in render({**placement, **archetypes}) if o["kind"] == "Pod"]
+    assert sorted(p["metadata"]["name"] for p in pods) == [
+        "archon-test-api",
+        "archon-test-archetypes",
+    ]
+    for pod in pods:
+        for key, value in placement.items():
+            assert pod["spec"][key] == value, (pod["metadata"]["name"], key)
+    plain = one(render(), "Pod")["spec"]
+    assert not {"imagePullSecrets", "nodeSelector", "tolerations"} & plain.keys()
+
+
 def test_helm_test_pod_calls_the_api_hardened_and_bounded(render: Callable[..., list[Obj]]) -> None:
     objects = render()
     pod = one(objects, "Pod")
@@ -617,3 +721,35 @@ def test_notes_with_api_key_and_ingress(
     assert "WARNING: persistence" not in keyed, "a named StorageClass needs no warning"
     open_ingress = _notes(run_helm, {"ingress": {"enabled": True}})
     assert "WARNING: ingress.enabled=true with apiKey.enabled=false" in open_ingress
+
+
+def test_notes_use_the_gateway_key_and_warn_about_an_open_gateway(
+    run_helm: Callable[..., subprocess.CompletedProcess[str]],
+) -> None:
+    maat = [{"name": "maat", "mode": "prompt"}]
+    tls = {"enabled": True, "tlsSecretName": "archon-tls"}
+    # The gateway reuses the API key's Secret when it has none of its own.
+    reused = _notes(
+        run_helm,
+        {"apiKey": {"enabled": True, "existingSecret": "api"}, "ingress": tls, "archetypes": maat},
+    )
+    export = "export ARCHON_GATEWAY_KEY=$(kubectl --namespace ai get secret api"
+    assert f"{export} -o jsonpath='{{.data.api-key}}'" in reused
+    ingress_curl = (
+        'https://archon.home.local/v1/models -H "Authorization: Bearer $ARCHON_GATEWAY_KEY"'
+    )
+    assert ingress_curl in reused, "the Ingress points at the gateway: send the gateway key"
+    assert "--api-key-env ARCHON_GATEWAY_KEY" in reused and "WARNING: ingress" not in reused
+    # Its own key, the API open: the Ingress (the gateway) is keyed, so no warning.
+    own = _notes(
+        run_helm,
+        {"gateway": {"masterKey": {"existingSecret": "gw"}}, "ingress": tls, "archetypes": maat},
+    )
+    assert "get secret gw -o jsonpath='{.data.master-key}'" in own
+    assert ingress_curl in own and "WARNING: ingress" not in own
+    # No key anywhere: the gateway is open to whoever reaches the Ingress.
+    open_gateway = _notes(run_helm, {"gateway": {"enabled": True}, "ingress": {"enabled": True}})
+    warning = "WARNING: ingress.enabled=true and the gateway (the Ingress backend) has no key"
+    assert warning in open_gateway
+    assert "ARCHON_GATEWAY_KEY" not in open_gateway
+    assert "curl -s http://archon.home.local/v1/models\n" in open_gateway

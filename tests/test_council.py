@@ -12,8 +12,14 @@ from typing import Any
 import httpx
 import pytest
 
-from archon.council import GatewayClient, run_council
-from archon.council.prompts import verdict
+from archon.council import Answer, GatewayClient, run_council
+from archon.council.prompts import (
+    AGGREGATE_RESERVED_TOKENS,
+    CHARS_PER_TOKEN,
+    aggregate_messages,
+    fit_to_context,
+    verdict,
+)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 COUNCIL = REPO_ROOT / "values" / "council.yaml"
@@ -29,6 +35,8 @@ def _transport(delays: dict[str, float], replies: dict[str, Any]) -> httpx.MockT
     async def handle(request: httpx.Request) -> httpx.Response:
         if request.url.path == "/v1/models":
             return httpx.Response(200, json={"data": [{"id": m} for m in replies]})
+        if request.url.path == "/model/info":
+            return httpx.Response(404, json={"detail": "Not Found"})
         body = json.loads(request.content)
         model = body["model"]
         await asyncio.sleep(delays.get(model, 0.0))
@@ -100,6 +108,62 @@ def test_the_veto_sends_the_aggregate_back_once() -> None:
     )
     assert approve.veto.approved and approve.veto.revised is None
     assert approve.final.text == "merged"
+
+
+def test_models_leaves_the_base_model_out() -> None:
+    """The gateway lists the base model too (model_info.archon_mode: base): it is no archetype,
+    so a council's default fan-out skips it."""
+    info = {
+        "data": [
+            {"model_name": "qwen", "model_info": {"archon_mode": "base"}},
+            {"model_name": "maat", "model_info": {"archon_mode": "prompt"}},
+            {"model_name": "roc", "model_info": {"archon_mode": "instance"}},
+        ]
+    }
+
+    def gateway(model_info: httpx.Response) -> list[str]:
+        async def handle(request: httpx.Request) -> httpx.Response:
+            if request.url.path == "/v1/models":
+                return httpx.Response(200, json={"data": [{"id": m} for m in info_names]})
+            return model_info
+
+        async def go() -> list[str]:
+            transport = httpx.MockTransport(handle)
+            async with GatewayClient("http://gw", "k", transport=transport) as client:
+                return await client.models()
+
+        return asyncio.run(go())
+
+    info_names = ["qwen", "maat", "roc"]
+    assert gateway(httpx.Response(200, json=info)) == ["maat", "roc"]
+    # A gateway without /model/info: the list as /v1/models gives it.
+    assert gateway(httpx.Response(404, json={"detail": "Not Found"})) == info_names
+    assert gateway(httpx.Response(200, text="not json")) == info_names
+
+
+def test_the_aggregator_reads_answers_cut_to_its_context() -> None:
+    context = 4096
+    room = int((context - AGGREGATE_RESERVED_TOKENS) * CHARS_PER_TOKEN)
+    short = Answer("roc", "maat")
+    longs = [Answer(name, name[0] * room) for name in ("lilith", "thoth")]
+    texts, notes = fit_to_context("q?", [short, *longs], context)
+    assert texts[0] == "maat", "a short answer is kept whole"
+    assert sum(len(t.split("\n[...")[0]) for t in texts) <= room
+    assert all("[... trimmed by archon council" in t for t in texts[1:])
+    assert [n.split("'")[0] for n in notes] == ["lilith", "thoth"]
+    assert f"{context}-token context" in notes[0]
+    message = aggregate_messages("q?", [short, *longs], context)[0]["content"]
+    assert len(message) < room + 1000
+    whole, none = fit_to_context("q?", [short, Answer("isis", "fine")], context)
+    assert whole == ["maat", "fine"] and none == []
+
+
+def test_a_trimmed_aggregation_says_so_in_the_notes() -> None:
+    replies = {"a": "A" * 30000, "b": "B", "agg": lambda body: body["messages"][0]["content"]}
+    result = _council(replies, names=["a", "b"], aggregate="agg")
+    assert "[... trimmed by archon council" in result.aggregate.text
+    assert len(result.aggregate.text) < 20000
+    assert result.notes and result.notes[0].startswith("a's answer was trimmed")
 
 
 def test_verdict_needs_an_explicit_approve() -> None:

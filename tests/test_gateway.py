@@ -203,7 +203,9 @@ def test_real_litellm_loads_the_rendered_config_and_applies_the_archetypes(
     key = {"Authorization": "Bearer sk-test"}
     with run_proxy(path, timeout_s=60) as proxy, httpx.Client(base_url=proxy.url) as http:
         listed = {m["id"] for m in http.get("/v1/models", headers=key).json()["data"]}
-        assert listed == {"maat", "verdict", "lilith", "thoth", "roc"}, "phoenix is disabled"
+        assert listed == {"qwen2.5-coder-14b", "maat", "verdict", "lilith", "thoth", "roc"}, (
+            "the base model and the enabled archetypes (phoenix is disabled)"
+        )
 
         def chat(model: str, **extra: Any) -> dict[str, Any]:
             body = {"model": model, "messages": [{"role": "user", "content": "q"}], **extra}
@@ -211,6 +213,10 @@ def test_real_litellm_loads_the_rendered_config_and_applies_the_archetypes(
             assert reply.status_code == 200, reply.text
             return recorder.bodies[-1]
 
+        base = chat("qwen2.5-coder-14b")
+        assert base["model"] == "qwen2.5-coder-14b" and base["messages"][0]["role"] == "user", (
+            "the base model gets no system prompt"
+        )
         maat = chat("maat")
         assert maat["model"] == "qwen2.5-coder-14b"
         assert (

@@ -18,8 +18,38 @@ combinations.
 {{- fail (printf "values: replicaCount=%d x gpu.count=%d needs %d GPUs but gpu.nodeCapacity=%d: the extra pods stay Pending forever; fix: lower replicaCount or raise gpu.nodeCapacity to the GPUs the node really has" $replicas $gpus (mul $replicas $gpus) $capacity) -}}
 {{- end -}}
 
-{{- if and (gt $surge 0) (gt (mul (add $replicas $surge) $gpus) $capacity) -}}
+{{- /*
+Every GPU Deployment (the server and each enabled instance archetype) shares replicaCount and the
+strategy, and Helm rolls them all at once: each one adds its surge pods while its old pods still
+hold their GPUs.
+*/ -}}
+{{- $deployments := include "archon.gpuDeployments" . | fromJsonArray -}}
+{{- if and (gt $surge 0) (eq (len $deployments) 1) (gt (mul (add $replicas $surge) $gpus) $capacity) -}}
 {{- fail (printf "values: strategy.type=RollingUpdate with a surge of %d pod(s) needs (replicaCount=%d + %d) x gpu.count=%d = %d GPUs but gpu.nodeCapacity=%d: the new pod waits forever for a free GPU and the rollout never ends; fix: set strategy.type: Recreate (or strategy.rollingUpdate.maxSurge: 0 with maxUnavailable: 1)" $surge $replicas $surge $gpus (mul (add $replicas $surge) $gpus) $capacity) -}}
+{{- end -}}
+{{- if and (gt $surge 0) (gt (len $deployments) 1) -}}
+{{- $perPod := 0 -}}
+{{- $terms := list -}}
+{{- range $deployments -}}
+{{- $perPod = add $perPod (int .gpus) -}}
+{{- $terms = append $terms (printf "%s=%d" .key (int .gpus)) -}}
+{{- end -}}
+{{- $rollout := mul (add $replicas $surge) $perPod -}}
+{{- if gt $rollout $capacity -}}
+{{- fail (printf "values: strategy.type=RollingUpdate with a surge of %d pod(s) per GPU Deployment needs (replicaCount=%d + %d) x (%s) = %d GPUs but gpu.nodeCapacity=%d: the server and every instance archetype roll at once, each new pod waits forever for a free GPU and the rollout never ends; fix: set strategy.type: Recreate or raise gpu.nodeCapacity to %d (or strategy.rollingUpdate.maxSurge: 0 with maxUnavailable: 1)" $surge $replicas $surge (join " + " $terms) $rollout $capacity $rollout) -}}
+{{- end -}}
+{{- end -}}
+
+{{- if eq $v.strategy.type "RollingUpdate" -}}
+{{- /* Kubernetes' defaults are 25% each; "0" and "0%" are both zero (ValidateRollingUpdateDeployment). */ -}}
+{{- $rolling := $v.strategy.rollingUpdate | default dict -}}
+{{- $maxSurge := "25%" -}}
+{{- if hasKey $rolling "maxSurge" }}{{ $maxSurge = toString $rolling.maxSurge }}{{ end -}}
+{{- $maxUnavailable := "25%" -}}
+{{- if hasKey $rolling "maxUnavailable" }}{{ $maxUnavailable = toString $rolling.maxUnavailable }}{{ end -}}
+{{- if and (has $maxSurge (list "0" "0%")) (has $maxUnavailable (list "0" "0%")) -}}
+{{- fail (printf "values: strategy.rollingUpdate.maxSurge=%s and strategy.rollingUpdate.maxUnavailable=%s: the API server refuses the Deployment (maxUnavailable may not be 0 when maxSurge is 0), such a rollout could neither add a new pod nor remove an old one; fix: set strategy.rollingUpdate.maxUnavailable: 1 (or strategy.type: Recreate)" $maxSurge $maxUnavailable) -}}
+{{- end -}}
 {{- end -}}
 
 {{- if and (eq $v.strategy.type "Recreate") $v.strategy.rollingUpdate -}}
@@ -38,10 +68,32 @@ combinations.
 {{- end -}}
 {{- end -}}
 
+{{- $owned := include "archon.labels" (dict "root" . "component" "server") | fromYaml -}}
+{{- range $key, $_ := $v.podLabels -}}
+{{- if hasKey $owned $key -}}
+{{- fail (printf "values: podLabels.%s is set but the chart sets this pod label itself (selector and standard labels): a second %s would be a duplicate key in the pod template; fix: remove %s from podLabels and use a label of your own" $key $key $key) -}}
+{{- end -}}
+{{- end -}}
+{{- if hasKey ($v.podAnnotations | default dict) "checksum/config" -}}
+{{- fail "values: podAnnotations.checksum/config is set but the chart sets it (the hash of the engine config that rolls the pod): a second one would be a duplicate key in the pod template; fix: remove checksum/config from podAnnotations" -}}
+{{- end -}}
+
 {{- $managed := list "port" "revision" "served-model-name" "quantization" "dtype" "max-model-len" "gpu-memory-utilization" "max-num-seqs" "max-num-batched-tokens" "kv-cache-dtype" "enable-prefix-caching" "no-enable-prefix-caching" "enforce-eager" "tensor-parallel-size" "model" "host" "api-key" -}}
 {{- range $key, $_ := $v.model.extraConfig -}}
 {{- if has $key $managed -}}
 {{- fail (printf "values: model.extraConfig.%s is managed by the chart; fix: set it through the model.* value of the same name (api-key: apiKey.existingSecret) and remove it from model.extraConfig" $key) -}}
+{{- end -}}
+{{- end -}}
+{{- /*
+With lora archetypes the chart writes vLLM's LoRA settings itself and they would win over these;
+without them, model.extraConfig may enable LoRA by hand.
+*/ -}}
+{{- $lora := include "archon.archetypes.loraSettings" . | fromJson -}}
+{{- if $lora -}}
+{{- range $key, $_ := $v.model.extraConfig -}}
+{{- if hasKey $lora $key -}}
+{{- fail (printf "values: model.extraConfig.%s is set while lora archetypes are enabled: the chart writes enable-lora, lora-modules, max-loras and max-lora-rank from archetypes[].lora and would drop this one; fix: remove %s from model.extraConfig and declare each adapter as an archetype with mode: lora (lora.source, lora.rank)" $key $key) -}}
+{{- end -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}

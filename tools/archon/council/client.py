@@ -15,6 +15,9 @@ import httpx
 from archon.errors import ArchonError, UsageError
 
 Messages = list[dict[str, str]]
+# How the chart marks the gateway's base-model entry (templates/gateway/_helpers.tpl).
+BASE_MODE_KEY = "archon_mode"
+BASE_MODE = "base"
 OnDelta = Callable[[str, str], None]  # (archetype, text) for every streamed piece
 
 
@@ -109,7 +112,35 @@ class GatewayClient:
         )
 
     async def models(self) -> list[str]:
-        """The names the gateway serves; raises for an unreachable gateway or a refused key."""
+        """The archetypes the gateway serves, in its order; raises for an unreachable gateway or
+        a refused key.
+
+        The gateway also lists the base model (the chart's model_list entry marked
+        `archon_mode: base`): it has no persona, so it is left out here, which keeps it out of a
+        council's default fan-out. LiteLLM's /model/info tells which entry it is; a gateway that
+        does not answer it leaves the list as /v1/models gives it.
+        """
+        listed = await self._listed()
+        base = await self._base_models()
+        return [name for name in listed if name not in base]
+
+    async def _base_models(self) -> set[str]:
+        try:
+            response = await self._http.get("/model/info")
+            if response.status_code != 200:
+                return set()
+            entries = response.json().get("data") or []
+        except (httpx.HTTPError, ValueError, AttributeError):
+            return set()
+        return {
+            str(entry.get("model_name"))
+            for entry in entries
+            if isinstance(entry, dict)
+            and isinstance(entry.get("model_info"), dict)
+            and entry["model_info"].get(BASE_MODE_KEY) == BASE_MODE
+        }
+
+    async def _listed(self) -> list[str]:
         try:
             response = await self._http.get("/v1/models")
         except httpx.HTTPError as exc:

@@ -108,16 +108,20 @@ async def run_council(
     stream: bool = False,
     progress: Progress = _quiet,
     on_delta: OnDelta | None = None,
+    context_tokens: int = prompts.CONTEXT_TOKENS,
 ) -> CouncilResult:
+    """Fan out, aggregate, veto. `context_tokens` is the aggregator's context: each answer it
+    reads is cut to a share of it (with a note in the prompt and in `notes`)."""
     start = time.perf_counter()
     answers = await fan_out(client, question, archetypes, stream=stream, progress=progress)
     result = CouncilResult(question, answers, fan_out_s=time.perf_counter() - start)
     answered = result.answered
     if aggregate and len(answered) > 1:
         progress("aggregate", aggregate, None)
+        result.notes += prompts.fit_to_context(question, answered, context_tokens)[1]
         result.aggregate = await client.chat(
             aggregate,
-            prompts.aggregate_messages(question, answered),
+            prompts.aggregate_messages(question, answered, context_tokens),
             stream=stream,
             on_delta=on_delta,
         )

@@ -85,6 +85,22 @@ Call with (dict "root" $ "archetype" .).
 {{- toJson $model -}}
 {{- end -}}
 
+{{/*
+The GPU Deployments of the release, as a JSON list of {key, gpus}: the server (gpu.count) and each
+enabled instance archetype (its instance.gpu.count, default 1). They share replicaCount and the
+strategy.
+*/}}
+{{- define "archon.gpuDeployments" -}}
+{{- $out := list (dict "key" "gpu.count" "gpus" (int .Values.gpu.count)) -}}
+{{- range include "archon.archetypes.enabled" . | fromJsonArray -}}
+{{- if eq .mode "instance" -}}
+{{- $count := int ((.instance.gpu | default dict).count | default 1) -}}
+{{- $out = append $out (dict "key" (printf "archetypes[name=%s].instance.gpu.count" .name) "gpus" $count) -}}
+{{- end -}}
+{{- end -}}
+{{- toJson $out -}}
+{{- end -}}
+
 {{/* Service URL of the vLLM server that answers one archetype, for the gateway. */}}
 {{- define "archon.archetypes.apiBase" -}}
 {{- $component := "server" -}}
@@ -134,6 +150,11 @@ Refuse archetype lists that render but cannot run. One line each: key, value, wh
 {{- end -}}
 {{- $gpus = add $gpus (mul (int $v.replicaCount) $count) -}}
 {{- end -}}
+{{- end -}}
+{{- $instances := list -}}
+{{- range $enabled }}{{ if eq .mode "instance" }}{{ $instances = append $instances .name }}{{ end }}{{ end -}}
+{{- if and $instances $v.persistence.enabled (not $v.persistence.existingClaim) (has "ReadWriteOncePod" $v.persistence.accessModes) -}}
+{{- fail (printf "values: persistence.accessModes contains ReadWriteOncePod with the instance archetype(s) %s enabled: the server and every instance pod mount the model-cache claim and ReadWriteOncePod lets only one pod mount it, so the others stay Pending; fix: set persistence.accessModes: [ReadWriteOnce] (the pods share the one GPU node) or make the instance archetypes mode: prompt" (join ", " $instances)) -}}
 {{- end -}}
 {{- if gt $gpus (int $v.gpu.nodeCapacity) -}}
 {{- fail (printf "values: the server and the instance archetypes request %d GPUs but gpu.nodeCapacity=%d: the extra pods stay Pending forever; fix: share the card (NVIDIA time-slicing, see docs/archetypes.md) and raise gpu.nodeCapacity to the GPU slots the node advertises, or use mode: prompt" $gpus (int $v.gpu.nodeCapacity)) -}}

@@ -1,13 +1,16 @@
 {{/*
-The LiteLLM config: one model_list entry per enabled archetype, named as the archetype, pointing at
-the vLLM server that answers it (`openai/<name vLLM serves>` at its Service), with the archetype's
-sampling as defaults (a client's own values win). Keys are LiteLLM's proxy config
+The LiteLLM config: first the base model under the server's served name (`archon_mode: base`, no
+system prompt, no sampling defaults), so the gateway, and the Ingress in front of it, still serve
+it; then one model_list entry per enabled archetype, named as the archetype, pointing at the vLLM
+server that answers it (`openai/<name vLLM serves>` at its Service), with the archetype's sampling
+as defaults (a client's own values win). Keys are LiteLLM's proxy config
 (docs.litellm.ai/docs/proxy/configs).
 */}}
 {{- define "archon.gateway.config" -}}
 {{- $v := .Values -}}
+{{- $base := dict "name" (include "archon.servedModelName" $v.model) "mode" "base" "description" "The base model, without an archetype's system prompt or sampling." -}}
 {{- $models := list -}}
-{{- range include "archon.archetypes.enabled" . | fromJsonArray -}}
+{{- range prepend (include "archon.archetypes.enabled" . | fromJsonArray) $base -}}
 {{- $params := dict "model" (printf "openai/%s" (include "archon.archetypes.upstreamModel" (dict "root" $ "archetype" .))) "api_base" (include "archon.archetypes.apiBase" (dict "root" $ "archetype" .)) -}}
 {{- /* vLLM checks the key when apiKey is on; the OpenAI client wants some key either way. */ -}}
 {{- $_ := set $params "api_key" (ternary "os.environ/ARCHON_UPSTREAM_API_KEY" "no-key" $v.apiKey.enabled) -}}
