@@ -117,3 +117,16 @@ def test_instances_need_gpu_pods_the_node_can_place() -> None:
     (problem,) = [p for p in report.failures if p.key == "gpu.nodeCapacity"]
     assert "2 GPU pods" in problem.message
     assert "time-slicing" in problem.fix
+
+
+def test_instance_models_go_through_the_compatibility_rules() -> None:
+    # A bf16 router checkpoint cannot be served as AWQ: refused on the instance's own key.
+    values = values_with(
+        gpu={"profile": "RTX 5080", "nodeCapacity": 2},
+        model={"gpuMemoryUtilization": 0.8},
+        archetypes=[router(quantization="awq")],
+    )
+    report = check_values(values)
+    (problem,) = [p for p in report.failures if "quantization" in p.key]
+    assert problem.key == "archetypes[0].instance.model.quantization"
+    assert problem.message.startswith("archetype roc: ")

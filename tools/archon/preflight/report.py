@@ -258,6 +258,13 @@ def _archetype_findings(
         if s.problems:
             continue
         spec = resolve_model(s.model)
+        # The instance runs the same image on the same card, with its own model: the same rules.
+        for finding in evaluate(setup_from_settings(s, profile, spec, version)):
+            key = finding.problem.key.replace("model", prefix, 1)
+            message = f"archetype {instance.name}: {finding.problem.message}"
+            found.append(
+                replace(finding, problem=replace(finding.problem, key=key, message=message))
+            )
         engine = replace(engine_from_settings(s, spec, version), name=instance.name)
         engines.append(engine)
         est = estimate(engine, GpuBudget(profile.name, profile.visible_gib, profile.bandwidth_gbs))
@@ -330,6 +337,28 @@ def _archetype_findings(
                 )
             )
     return found
+
+
+def setup_from_settings(
+    s: Settings, profile: GpuProfile, spec: ModelSpec, version: VllmVersion
+) -> Setup:
+    return Setup(
+        gpu=profile,
+        model=spec,
+        version=version,
+        vendor_value=s.vendor,
+        image=s.image,
+        image_repository=s.image_repository,
+        image_tag=s.image_tag,
+        quantization_value=s.quantization,
+        dtype=s.dtype,
+        kv_cache_dtype=s.kv_cache_dtype,
+        max_model_len=s.max_model_len or spec.max_positions,
+        tensor_parallel_size=s.tensor_parallel_size,
+        gpu_count=s.gpu_count,
+        lora=s.max_loras > 0,
+        rope_scaling=s.rope_scaling,
+    )
 
 
 def engine_from_settings(s: Settings, spec: ModelSpec, version: VllmVersion) -> Engine:
@@ -450,23 +479,7 @@ def _check_values(
         version=str(version),
     )
     findings = [Finding("FAIL", replace(p, source=source), "values") for p in s.problems]
-    setup = Setup(
-        gpu=profile,
-        model=spec,
-        version=version,
-        vendor_value=s.vendor,
-        image=s.image,
-        image_repository=s.image_repository,
-        image_tag=s.image_tag,
-        quantization_value=s.quantization,
-        dtype=s.dtype,
-        kv_cache_dtype=s.kv_cache_dtype,
-        max_model_len=s.max_model_len or spec.max_positions,
-        tensor_parallel_size=s.tensor_parallel_size,
-        gpu_count=s.gpu_count,
-        lora=s.max_loras > 0,
-        rope_scaling=s.rope_scaling,
-    )
+    setup = setup_from_settings(s, profile, spec, version)
     findings += [replace(f, problem=replace(f.problem, source=source)) for f in evaluate(setup)]
     if not s.problems:
         engine = engine_from_settings(s, spec, version)
