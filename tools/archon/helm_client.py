@@ -22,6 +22,7 @@ from typing import Any
 from pyhelm3 import Command, errors
 from pyhelm3.command import CHART_NOT_FOUND, CONNECTION_ERROR
 
+from archon.errors import CommandFailed
 from archon.toolchain import ensure
 
 log = logging.getLogger(__name__)
@@ -115,3 +116,15 @@ def error_text(exc: BaseException) -> str:
     """Helm's stderr as text (pyhelm3's errors keep bytes)."""
     raw = getattr(exc, "stderr", b"") or b""
     return raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
+
+
+def release_error(
+    exc: BaseException, *, action: str, release: str, namespace: str, not_found_fix: str
+) -> CommandFailed:
+    """One line for a failed helm call on a release: a missing release is said plainly."""
+    text = error_text(exc)
+    if "not found" in text:
+        return CommandFailed(
+            f"release {release!r} not found in namespace {namespace!r}", fix=not_found_fix
+        )
+    return CommandFailed(f"helm {action} failed: {text.strip()[:200]}")

@@ -10,8 +10,7 @@ from typing import TextIO
 
 from archon.deploy.install import endpoint, resolve_kubeconfig
 from archon.deploy.progress import ReleaseWatch, placement, pod_ready, pvc_line
-from archon.errors import CommandFailed
-from archon.helm_client import error_text, helm_command
+from archon.helm_client import helm_command, release_error
 from archon.kube.client import api_client
 from archon.kube.rest import Kube
 
@@ -35,13 +34,13 @@ def release_status(kubeconfig: Path | None, namespace: str, release: str) -> Rel
     try:
         info = asyncio.run(helm.status(release, namespace=namespace))
     except Exception as exc:
-        text = error_text(exc)
-        if "not found" in text:
-            raise CommandFailed(
-                f"release {release!r} not found in namespace {namespace!r}",
-                fix="deploy it with `archon deploy -f values.yaml`",
-            ) from exc
-        raise CommandFailed(f"helm status failed: {text.strip()[:200]}") from exc
+        raise release_error(
+            exc,
+            action="status",
+            release=release,
+            namespace=namespace,
+            not_found_fix="deploy it with `archon deploy -f values.yaml`",
+        ) from exc
     report = ReleaseStatus(release, namespace)
     report.revision = int(info.get("version", 0))
     report.status = str((info.get("info") or {}).get("status", ""))

@@ -9,8 +9,7 @@ from typing import TextIO
 
 from archon.deploy.install import resolve_kubeconfig
 from archon.deploy.progress import selector
-from archon.errors import CommandFailed
-from archon.helm_client import error_text, helm_command
+from archon.helm_client import helm_command, release_error
 from archon.kube.client import api_client
 from archon.kube.rest import Kube
 
@@ -28,13 +27,13 @@ def uninstall(kubeconfig: Path | None, namespace: str, release: str, *, out: Tex
             )
         )
     except Exception as exc:
-        text = error_text(exc)
-        if "not found" in text:
-            raise CommandFailed(
-                f"release {release!r} not found in namespace {namespace!r}",
-                fix="list releases with `archon status` or check --namespace/--release",
-            ) from exc
-        raise CommandFailed(f"helm uninstall failed: {text.strip()[:200]}") from exc
+        raise release_error(
+            exc,
+            action="uninstall",
+            release=release,
+            namespace=namespace,
+            not_found_fix="list releases with `archon status` or check --namespace/--release",
+        ) from exc
     kube = Kube(api_client(config))
     claims = kube.items(
         f"/api/v1/namespaces/{namespace}/persistentvolumeclaims", labelSelector=selector(release)
