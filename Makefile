@@ -25,11 +25,13 @@ toolchain: venv
 	$(BIN)/archon toolchain install
 
 lint: venv
-	$(BIN)/ruff check tools tests
-	$(BIN)/ruff format --check tools tests
+	$(BIN)/ruff check tools tests charts/archon/files
+	$(BIN)/ruff format --check tools tests charts/archon/files
+	$(BIN)/lint-imports
 
 typecheck: venv
 	$(BIN)/mypy
+	$(BIN)/mypy charts/archon/files/archon_hook.py
 
 pytest: venv
 	$(BIN)/pytest

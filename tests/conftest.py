@@ -13,7 +13,6 @@ import pytest
 from archon.cli.main import main
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SHARED_DIR = REPO_ROOT.parent / "shared"
 
 
 @dataclass
@@ -115,7 +114,7 @@ def tiny_chart(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         )
     )
     monkeypatch.setenv("ARCHON_CHART_DIR", str(chart))
-    from archon import lint
+    from archon import schema
 
-    lint._schema.cache_clear()
+    schema._schema.cache_clear()
     return chart

@@ -72,7 +72,8 @@ def test_every_contract_key_is_documented_in_the_table() -> None:
         "model.kvCacheDtype", "model.enablePrefixCaching", "model.enforceEager",
         "model.tensorParallelSize", "model.extraArgs", "model.extraConfig", "replicaCount",
         "strategy", "persistence.existingClaim", "resources", "nodeSelector", "tolerations",
-        "affinity",
+        "affinity", "progressDeadlineSeconds", "ingress.enabled", "ingress.className",
+        "ingress.annotations", "ingress.hosts", "ingress.tls", "test.argocdPostSync.enabled",
     ):  # fmt: skip
         assert f"| `{key}` |" in table, key
 

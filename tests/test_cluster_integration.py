@@ -17,7 +17,8 @@ import pytest
 import yaml
 
 from archon.errors import ArchonError, CommandFailed, ProblemsFound
-from archon.paths import repo_root
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
 
 pytestmark = pytest.mark.integration
 
@@ -97,10 +98,13 @@ def _values(tmp_path: Path, name: str, data: dict[str, Any]) -> Path:
 
 
 def _deploy(files: list[Path], namespace: str, *, timeout: int = TIMEOUT_S, dry: bool = False):  # type: ignore[no-untyped-def]
+    from archon.cluster.lifecycle import local_target
     from archon.deploy.install import DeployOptions, deploy
 
     out = io.StringIO()
-    opts = DeployOptions(files, namespace=namespace, timeout_s=timeout, dry_run=dry)
+    opts = DeployOptions(
+        files, namespace=namespace, target=local_target(), timeout_s=timeout, dry_run=dry
+    )
     return deploy(opts, out=out), out.getvalue()
 
 
@@ -117,8 +121,8 @@ def _node_labels(kube: Any, name: str) -> dict[str, str]:
     return labels
 
 
-NVIDIA = repo_root() / "values" / "rtx5080.yaml"
-AMD = repo_root() / "values" / "rx7900xtx.yaml"
+NVIDIA = REPO_ROOT / "values" / "rtx5080.yaml"
+AMD = REPO_ROOT / "values" / "rx7900xtx.yaml"
 
 
 def test_cluster_is_real_loopback_and_idempotent(cluster: Path, kube: Any) -> None:
@@ -137,7 +141,7 @@ def test_cluster_is_real_loopback_and_idempotent(cluster: Path, kube: Any) -> No
 
 
 def _scenarios() -> list[Path]:
-    root = repo_root()
+    root = REPO_ROOT
     return sorted((root / "charts" / "archon" / "ci").glob("*-values.yaml")) + sorted(
         (root / "values").glob("*.yaml")
     )
@@ -203,8 +207,9 @@ def test_failed_upgrade_rolls_back_and_says_why(
         {"gpu": {"count": 2, "nodeCapacity": 2}, "model": {"tensorParallelSize": 2}},
     )
     result = run_cli(
-        "deploy", "-f", str(NVIDIA), "-f", str(two), "-n", namespace, "--timeout", "20"
-    )
+        "deploy", "-f", str(NVIDIA), "-f", str(two), "-n", namespace, "--timeout", "20",
+        "--kubeconfig", str(cluster),
+    )  # fmt: skip
     assert result.code == 1
     assert "rolled back" in result.err
     assert "Insufficient nvidia.com/gpu" in result.err
@@ -217,6 +222,7 @@ def test_failed_upgrade_rolls_back_and_says_why(
 def test_uninstall_keeps_the_pvc_and_reinstall_reuses_it(
     cluster: Path, kube: Any, namespace: str
 ) -> None:
+    from archon.cluster.lifecycle import local_target
     from archon.deploy.uninstall import uninstall
 
     _deploy([NVIDIA], namespace)
@@ -224,7 +230,7 @@ def test_uninstall_keeps_the_pvc_and_reinstall_reuses_it(
     assert len(claims) == 1 and claims[0]["status"]["phase"] == "Bound"
     uid = claims[0]["metadata"]["uid"]
     out = io.StringIO()
-    kept = uninstall(None, namespace, "archon", out=out)
+    kept = uninstall(local_target(), namespace, "archon", out=out)
     assert kept == [claims[0]["metadata"]["name"]]
     assert "kept PVC" in out.getvalue()
     assert _pods(kube, namespace) == []
@@ -248,6 +254,8 @@ def test_deploy_and_status_json_for_scripts(
         str(TIMEOUT_S),
         "--output",
         "json",
+        "--kubeconfig",
+        str(cluster),
     )
     assert result.code == 0, result.err
     deployed = json.loads(result.out)  # stdout holds the summary only; progress went to stderr
@@ -257,9 +265,12 @@ def test_deploy_and_status_json_for_scripts(
         1,
     )
     assert "ready" in result.err
-    status = run_cli("status", "-n", namespace, "--output", "json")
+    assert deployed["cluster"]["source"] == "--kubeconfig"
+    assert deployed["cluster"]["server"].startswith("https://127.0.0.1:")
+    status = run_cli("status", "-n", namespace, "--output", "json", "--kubeconfig", str(cluster))
     assert status.code == 0
     report = json.loads(status.out)
+    assert report["cluster"]["context"] == deployed["cluster"]["context"]
     assert report["ready"] is True and len(report["pods"]) == 1
     assert "gpu-rtx5080-0" in report["pods"][0]
 
@@ -292,3 +303,15 @@ def test_preflight_fail_applies_nothing(
     assert isinstance(info.value, ProblemsFound)
     namespaces = {n["metadata"]["name"] for n in kube.items("/api/v1/namespaces")}
     assert namespace not in namespaces  # not even the namespace was created
+
+
+def test_a_missing_release_is_release_not_found(cluster: Path, run_cli: Any) -> None:
+    from archon.cluster.lifecycle import local_target
+    from archon.helm import Helm, ReleaseNotFound
+
+    with pytest.raises(ReleaseNotFound):
+        Helm(local_target()).history("archon", "it-nothing-here")
+    result = run_cli("status", "-n", "it-nothing-here", "--kubeconfig", str(cluster))
+    assert result.code == 1
+    assert "release 'archon' not found in namespace 'it-nothing-here'" in result.err
+    assert len(result.err.strip().splitlines()) == 1

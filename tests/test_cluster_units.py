@@ -67,7 +67,7 @@ def test_kwokctl_config_is_loopback_binary_runtime_with_all_stages() -> None:
         "pvc-provision",
         "pv-bind",
     } <= stages
-    assert STAGES_FILE.is_file()
+    assert STAGES_FILE.is_file() and STAGES_FILE.parent.name == "kwok", "package data"
 
 
 def test_pod_lines_show_placement_and_scheduler_message() -> None:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from archon.deploy.install import check_inputs, resolve_kubeconfig
-from archon.errors import ProblemsFound, UsageError
+from archon.deploy.install import check_inputs
+from archon.errors import ProblemsFound
 
 
 def test_layered_files_are_preflighted_together(tmp_path: Path) -> None:
@@ -21,15 +21,6 @@ def test_layered_files_are_preflighted_together(tmp_path: Path) -> None:
     with pytest.raises(ProblemsFound) as info:
         check_inputs([base])
     assert all(p.key == "model.maxModelLen" for p in info.value.problems), info.value.line()
-
-
-def test_explicit_kubeconfig_must_be_usable(tmp_path: Path) -> None:
-    with pytest.raises(UsageError, match="kubeconfig not found"):
-        resolve_kubeconfig(tmp_path / "missing")
-    empty = tmp_path / "empty"
-    empty.write_text("")
-    with pytest.raises(UsageError):
-        resolve_kubeconfig(empty)
 
 
 def test_timeout_must_be_positive(tmp_path: Path, run_cli) -> None:  # type: ignore[no-untyped-def]

@@ -16,12 +16,24 @@ import pytest
 import yaml
 
 from archon.gateway import archetype_problems
-from archon.gateway.config import gateway_files, localize, upstream_models, write_config_dir
-from archon.gateway.hook import ArchonArchetypes, apply_archetype, load_archetypes
+from archon.gateway.config import (
+    copy_hook,
+    gateway_files,
+    load_hook,
+    localize,
+    upstream_models,
+    write_config_dir,
+)
+from archon.paths import gateway_hook
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CHART = REPO_ROOT / "charts" / "archon"
 SCENARIO = CHART / "ci" / "archetypes-values.yaml"
+
+HOOK = load_hook()
+ArchonArchetypes = HOOK.ArchonArchetypes
+apply_archetype = HOOK.apply_archetype
+load_archetypes = HOOK.load_archetypes
 
 SCHEMA = {"type": "object", "properties": {"safe": {"type": "boolean"}}, "required": ["safe"]}
 
@@ -29,15 +41,24 @@ SCHEMA = {"type": "object", "properties": {"safe": {"type": "boolean"}}, "requir
 # --- the hook -------------------------------------------------------------------------------
 
 
-def test_the_chart_ships_the_package_hook_byte_for_byte() -> None:
-    package = (REPO_ROOT / "tools" / "archon" / "gateway" / "hook.py").read_bytes()
-    assert (CHART / "files" / "archon_hook.py").read_bytes() == package, (
-        "copy tools/archon/gateway/hook.py to charts/archon/files/archon_hook.py"
-    )
+@pytest.mark.slow
+def test_the_gateway_configmap_carries_exactly_the_packaged_hook(
+    toolchain: dict[str, Path], tmp_path: Path
+) -> None:
+    from archon.render import render_chart
+
+    assert gateway_hook().samefile(CHART / "files" / "archon_hook.py"), "one source: the chart"
+    shipped = gateway_files(render_chart([SCENARIO]).objects)["archon_hook.py"]
+    packaged = gateway_hook().read_text(encoding="utf-8")
+    # The ConfigMap's block scalar drops the final newline; nothing else may differ.
+    assert shipped.rstrip("\n") == packaged.rstrip("\n")
+    assert "proxy_handler_instance = ArchonArchetypes()" in shipped
+    copy_hook(tmp_path)
+    assert (tmp_path / "archon_hook.py").read_text(encoding="utf-8") == packaged
 
 
 def test_system_prompt_goes_first_and_the_clients_own_stays() -> None:
-    data = {
+    data: dict[str, Any] = {
         "model": "maat",
         "messages": [{"role": "system", "content": "be brief"}, {"role": "user", "content": "q"}],
     }
@@ -108,7 +129,7 @@ def test_the_shipped_archetype_values_have_no_problems() -> None:
 
 
 def test_localize_points_every_entry_at_loopback_and_sets_the_key() -> None:
-    config = {
+    config: dict[str, Any] = {
         "model_list": [
             {
                 "model_name": "maat",

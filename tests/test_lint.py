@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from archon.lint import key_path, lint_files
+from archon.lint import lint_files
+from archon.schema import key_path
 
 
 def write(tmp_path: Path, text: str, name: str = "v.yaml") -> Path:

@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -189,17 +188,17 @@ def test_cli_subprocess_one_line_no_traceback_and_fast() -> None:
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO, check=False)
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
-    # the preflight path itself (parser, data files, estimate) stays well under 300 ms
+    # What keeps the preflight fast (its timing target lives in `archon bench preflight`): the
+    # command never imports the cluster, helm or HTTP stacks.
     script = (
-        "import argparse, time; t=time.perf_counter()\n"
+        "import argparse, contextlib, io, sys\n"
         "from archon.cli import preflight\n"
         "p=argparse.ArgumentParser(); s=p.add_subparsers(); preflight.register(s)\n"
         "a=p.parse_args(['preflight','--gpu','rtx5080','--output','json'])\n"
-        "import contextlib, io\n"
         "with contextlib.redirect_stdout(io.StringIO()): a.handler(a)\n"
-        "print(time.perf_counter()-t)\n"
+        "print(' '.join(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('kubernetes', 'httpx', 'litellm', 'archon'))))\n"
     )
-    start = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-c", script],
         capture_output=True,
@@ -208,8 +207,11 @@ def test_cli_subprocess_one_line_no_traceback_and_fast() -> None:
         cwd=REPO,
         check=True,
     )
-    wall = time.perf_counter() - start
-    assert float(done.stdout) < 0.3 and wall < 1.0
+    loaded = set(done.stdout.split())
+    assert "archon.preflight.report" in loaded
+    heavy = {m for m in loaded if m.split(".")[0] in ("kubernetes", "httpx", "litellm")}
+    heavy |= {m for m in loaded if m.startswith(("archon.helm", "archon.kube", "archon.deploy"))}
+    assert not heavy
 
 
 def test_failures_holds_only_fail_level_problems() -> None:

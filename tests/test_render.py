@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from archon.errors import CommandFailed
-from archon.helm import helm_error_line
-from archon.render import merge_overrides, render_chart, user_overrides
+from archon.helm import RenderFailed
+from archon.render import render_chart, render_values
+from archon.values import ValuesSet
 
 pytestmark = pytest.mark.slow
 
@@ -33,29 +33,24 @@ def test_shell_metacharacters_pass_through_literally(
 
 
 def test_template_fail_becomes_one_line(tiny_chart: Path, toolchain) -> None:  # type: ignore[no-untyped-def]
-    with pytest.raises(CommandFailed) as info:
+    with pytest.raises(RenderFailed) as info:
         render_chart([], overrides={"replicas": 3})
     line = info.value.line()
     assert "\n" not in line
     assert line.startswith("replicas: more than 2 needs a second GPU")
+    assert "execution error at" in info.value.stderr  # helm's full words are kept
 
 
-def test_null_in_a_later_file_survives_merging(tmp_path: Path) -> None:
+def test_a_null_in_a_later_file_reaches_helm(tiny_chart: Path, tmp_path: Path, toolchain) -> None:  # type: ignore[no-untyped-def]
+    # The null removes the chart default `greeting` in helm, so the template prints nothing.
     first = tmp_path / "a.yaml"
     second = tmp_path / "b.yaml"
-    first.write_text("model: {name: x}\n")
-    second.write_text("model: {name: null}\n")
-    assert user_overrides([first, second]) == {"model": {"name": None}}
-    assert merge_overrides({"a": {"b": 1}}, {"a": {"c": 2}}) == {"a": {"b": 1, "c": 2}}
-
-
-def test_helm_error_line_keeps_the_message() -> None:
-    stderr = (
-        "Error: execution error at (archon/templates/server/deployment.yaml:3:4): "
-        "strategy: surge needs a second GPU; fix: use Recreate\n"
-    )
-    assert helm_error_line(stderr) == "strategy: surge needs a second GPU; fix: use Recreate"
-    assert helm_error_line("Error: chart not found\n") == "chart not found"
+    first.write_text("greeting: hi\n")
+    second.write_text("greeting: null\n")
+    values = ValuesSet.read([first, second])
+    assert values.overrides == {"greeting": None}
+    (cm,) = render_values(values).by_kind("ConfigMap")
+    assert cm["data"]["greeting"] in (None, "")  # neither "hi" nor the default "hello"
 
 
 def test_schema_problems_are_reported_before_helm_runs(tiny_chart: Path, tmp_path: Path) -> None:

@@ -21,6 +21,21 @@ def test_every_tool_is_pinned_to_an_exact_version() -> None:
     assert specs["helm"].package.startswith("helm.sh/helm/v4/")
 
 
+def test_wrapper_modules_ship_as_package_data() -> None:
+    from archon.paths import data_dir
+
+    wrapped = {name: spec for name, spec in load_specs().items() if spec.wrapper}
+    assert {"kube-apiserver", "etcd"} <= set(wrapped)
+    for name, spec in wrapped.items():
+        folder = spec.wrapper_dir()
+        assert folder is not None and not Path(spec.wrapper).is_absolute(), name
+        assert folder.is_relative_to(data_dir()), f"{name}: {folder} is outside archon/data"
+        assert (folder / "go.mod").is_file() and (folder / "go.sum").is_file(), name
+        module = (folder / "go.mod").read_text(encoding="utf-8")
+        # The package a wrapper builds is its own module or one it requires.
+        assert spec.package.split("/cmd/")[0] in module or spec.package in module, name
+
+
 def test_cache_lives_outside_the_clone(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("ARCHON_CACHE_DIR", str(tmp_path / "c"))
     spec = load_specs()["helm"]

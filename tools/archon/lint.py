@@ -1,120 +1,33 @@
-"""Values files checked against the chart's values.schema.json, merged over the chart defaults.
-
-Each jsonschema error becomes one Problem: the key path as a user writes it in YAML
-(`model.maxModelLen`, `tolerations[0].key`), the bad value, and a fix worded for that check.
-"""
+"""`archon lint`: every values file checked on its own over the chart defaults, against the
+schema (archon.schema), the archetype rules (archon.gateway) and the preflight's FAILs."""
 
 from __future__ import annotations
 
-import difflib
-import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
-from functools import cache
 from pathlib import Path
-from typing import Any
 
-from archon.errors import Problem, UsageError, format_value
-from archon.optional import feature
-from archon.paths import chart_dir
-from archon.values import Values, load_values
-
-
-@cache
-def _schema(path: str) -> dict[str, Any]:
-    file = Path(path)
-    if not file.is_file():
-        raise UsageError(
-            "the chart has no values.schema.json", source=path, fix="restore charts/archon"
-        )
-    data: dict[str, Any] = json.loads(file.read_text(encoding="utf-8"))
-    return data
+from archon.errors import Problem
+from archon.gateway import archetype_problems
+from archon.preflight import check_values
+from archon.preflight.settings import read_settings
+from archon.schema import schema_problems
+from archon.values import Values, ValuesSet
 
 
-def load_schema(chart: Path | None = None) -> dict[str, Any]:
-    return _schema(str((chart or chart_dir()) / "values.schema.json"))
-
-
-def key_path(parts: Iterable[Any]) -> str:
-    text = ""
-    for part in parts:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        else:
-            text += f".{part}" if text else str(part)
-    return text
-
-
-def _fix(error: Any) -> tuple[str, str, Any]:
-    """(message, fix, value) for one jsonschema ValidationError."""
-    validator = error.validator
-    expected = error.validator_value
-    value = error.instance
-    shown = format_value(value)
-    if validator == "additionalProperties":
-        allowed = sorted((error.schema.get("properties") or {}).keys())
-        extras = (
-            sorted(str(k) for k in set(value) - set(allowed)) if isinstance(value, dict) else []
-        )
-        unknown = extras[0] if extras else "?"
-        close = difflib.get_close_matches(unknown, allowed, n=1)
-        hint = f"did you mean {close[0]!r}? " if close else ""
-        return (
-            f"unknown key {unknown!r}",
-            f"{hint}remove it or use one of: {', '.join(allowed)}",
-            unknown,
-        )
-    if validator == "enum":
-        options = ", ".join(format_value(v) for v in expected)
-        return f"{shown} is not allowed", f"use one of: {options}", value
-    if validator == "type":
-        kinds = expected if isinstance(expected, list) else [expected]
-        return (
-            f"{shown} is not of type {' or '.join(kinds)}",
-            f"write a {' or '.join(kinds)}",
-            value,
-        )
-    if validator in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"):
-        words = {
-            "minimum": ">=",
-            "exclusiveMinimum": ">",
-            "maximum": "<=",
-            "exclusiveMaximum": "<",
-        }
-        bound = f"{words[validator]} {expected}"
-        return f"{shown} is out of range", f"use a value {bound}", value
-    if validator == "required":
-        missing = error.message.split("'")[1] if "'" in error.message else str(expected)
-        return f"required key {missing!r} is missing", f"set {missing}", missing
-    if validator == "pattern":
-        return f"{shown} does not match {expected}", f"use a value matching {expected}", value
-    if validator in ("minLength", "maxLength", "minItems", "maxItems"):
-        return f"{shown} breaks {validator} {expected}", f"respect {validator} {expected}", value
-    if validator == "uniqueItems":
-        return f"{shown} has duplicates", "make every entry unique", value
-    if validator in ("oneOf", "anyOf") and error.context:
-        best = min(error.context, key=lambda e: len(list(e.relative_path)))
-        return _fix(best)
-    description = error.schema.get("description", "")
-    return error.message, description or "see charts/archon/README.md for this key", value
-
-
-def schema_problems(
-    values: Values, *, source: str = "", chart: Path | None = None
+def lint_values(
+    values: ValuesSet, *, preflight: bool = True, gpu: str | None = None
 ) -> list[Problem]:
-    from jsonschema import validators
-
-    schema = load_schema(chart)
-    validator_cls = validators.validator_for(schema)
-    validator = validator_cls(schema)
-    problems = []
-    for error in sorted(validator.iter_errors(values), key=lambda e: list(map(str, e.path))):
-        path = list(error.absolute_path)
-        message, fix, value = _fix(error)
-        if error.validator in ("additionalProperties", "required") and isinstance(value, str):
-            path.append(value)  # point at the key itself, not at its parent
-            value = None if error.validator == "required" else value
-        problems.append(Problem(key_path(path), message, fix, value=value, source=source))
+    """Every problem of every file of `values`, each file checked alone."""
+    problems: list[Problem] = []
+    for one in values.each():
+        source = one.source
+        found = schema_problems(one.merged, source=source, chart=one.chart)
+        if not found:  # the cross-field checks assume the shapes the schema guarantees
+            found = list(archetype_problems(one.merged, source))
+        problems.extend(found)
+        if preflight and not found:
+            problems.extend(preflight_problems(one.merged, source=source, gpu=gpu))
     return problems
 
 
@@ -122,33 +35,13 @@ def lint_files(
     files: Sequence[str | Path], *, preflight: bool = True, gpu: str | None = None
 ) -> list[Problem]:
     """Every problem of every file; a file that cannot be read raises UsageError."""
-    problems: list[Problem] = []
-    for file in files:
-        values = load_values([file])
-        found = schema_problems(values, source=str(file))
-        if not found:  # the cross-field checks assume the shapes the schema guarantees
-            found = archetype_problems(values, str(file))
-        problems.extend(found)
-        if preflight and not found:
-            problems.extend(preflight_problems(values, source=str(file), gpu=gpu))
-    return problems
-
-
-def archetype_problems(values: Values, source: str) -> list[Problem]:
-    check = feature("archon.gateway", "archetype_problems")
-    return list(check(values, source)) if check is not None else []
+    return lint_values(ValuesSet.read(files), preflight=preflight, gpu=gpu)
 
 
 def preflight_problems(values: Values, *, source: str, gpu: str | None) -> list[Problem]:
     """Preflight FAILs count as lint problems; WARNs are printed by `archon preflight` only."""
-    check_values = feature("archon.preflight", "check_values")
-    if check_values is None:
-        return []
     if not gpu and not (values.get("gpu") or {}).get("profile"):
         # No card to size against, but settings vLLM refuses on any card still count.
-        read_settings = feature("archon.preflight.settings", "read_settings")
-        if read_settings is None:
-            return []
         return [replace(p, source=source) for p in read_settings(values).problems]
     report = check_values(values, gpu=gpu, source=source)
     if report.verdict != "FAIL":

@@ -11,10 +11,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from archon.errors import EXIT_PROBLEMS, ArchonError, CommandFailed
-from archon.render import DEFAULT_NAMESPACE, DEFAULT_RELEASE
+from archon.errors import CommandFailed, ProblemsFound, UsageError
+from archon.gitops.crds import crd_schema_location, ensure_crd_schemas
+from archon.helm import DEFAULT_NAMESPACE, DEFAULT_RELEASE, HelmError
+from archon.render import render_values
 from archon.toolchain import ensure, ensure_schemas, schema_location
 from archon.toolchain.registry import kubernetes_version
+from archon.values import ValuesSet
 
 KUBECONFORM_TIMEOUT_S = 60
 
@@ -25,6 +28,7 @@ class ResourceResult:
     name: str
     status: str  # statusValid, statusInvalid, statusError, statusSkipped
     message: str
+    file: str = ""  # the manifest file, for validate_files
 
     @property
     def ok(self) -> bool:
@@ -63,17 +67,21 @@ def validate_manifests(manifests: dict[str, str]) -> dict[str, list[ResourceResu
             path = Path(tmp) / f"{index:04d}.yaml"
             path.write_text(manifest, encoding="utf-8")
             by_path[str(path)] = name
-        try:
-            proc = subprocess.run(
-                [*kubeconform_args(), "-verbose", *by_path],
-                capture_output=True,
-                text=True,
-                timeout=KUBECONFORM_TIMEOUT_S,
-                check=False,
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise CommandFailed(f"kubeconform took longer than {KUBECONFORM_TIMEOUT_S} s") from exc
-    # exit 1 means invalid resources (reported in the JSON); anything else is a tool failure
+        found = _run_kubeconform([*kubeconform_args(), "-verbose", *by_path])
+    for result in found:
+        results.setdefault(by_path.get(result.file, ""), []).append(result)
+    return results
+
+
+def _run_kubeconform(cmd: list[str]) -> list[ResourceResult]:
+    """Run kubeconform with `-output json`; exit 1 means invalid resources, reported in the JSON,
+    anything else is a failure of the tool itself."""
+    try:
+        proc = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=KUBECONFORM_TIMEOUT_S, check=False
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise CommandFailed(f"kubeconform took longer than {KUBECONFORM_TIMEOUT_S} s") from exc
     if proc.returncode not in (0, 1):
         raise CommandFailed(
             f"kubeconform failed: {proc.stderr.strip()[:200]}",
@@ -83,17 +91,16 @@ def validate_manifests(manifests: dict[str, str]) -> dict[str, list[ResourceResu
         report = json.loads(proc.stdout)
     except json.JSONDecodeError as exc:
         raise CommandFailed(f"kubeconform printed no JSON: {proc.stdout[:200]!r}") from exc
-    for r in report.get("resources", []):
-        name = by_path.get(r.get("filename", ""), "")
-        results.setdefault(name, []).append(
-            ResourceResult(
-                kind=r.get("kind", ""),
-                name=r.get("name", ""),
-                status=r.get("status", ""),
-                message=r.get("msg", ""),
-            )
+    return [
+        ResourceResult(
+            kind=r.get("kind", ""),
+            name=r.get("name", ""),
+            status=r.get("status", ""),
+            message=r.get("msg", ""),
+            file=r.get("filename", ""),
         )
-    return results
+        for r in report.get("resources", [])
+    ]
 
 
 @dataclass
@@ -117,27 +124,27 @@ def validate_scenarios(
 ) -> list[ScenarioResult]:
     """Render every scenario (None = chart defaults) and validate them all in one kubeconform run.
 
-    helm runs in a small thread pool: each render is a separate process, so two cores render
-    two scenarios at once.
+    Every file is read before anything renders, so unusable input stops the run at once. helm
+    runs in a small thread pool: each render is a separate process, so two cores render two
+    scenarios at once.
     """
-    from archon.render import render_chart
+    every = ValuesSet.read([f for f in files if f])
+    alone = iter(every.each())
+    scenarios = [next(alone) if f else ValuesSet.of(every.chart, every.defaults, ()) for f in files]
 
-    def render(file: str | Path | None) -> tuple[str, str]:
-        rendered = render_chart([file] if file else [], release=release, namespace=namespace)
-        return str(file) if file else "(chart defaults)", rendered.manifest
+    def render(values: ValuesSet) -> str:
+        return render_values(values, release=release, namespace=namespace).manifest
 
     results: list[ScenarioResult] = []
     manifests: dict[str, str] = {}
     workers = max(1, min(4, os.cpu_count() or 1))
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(render, file) for file in files]
+        futures = [pool.submit(render, values) for values in scenarios]
         for file, future in zip(files, futures, strict=True):
             name = str(file) if file else "(chart defaults)"
             try:
-                _, manifest = future.result()
-            except ArchonError as exc:
-                if exc.exit_code != EXIT_PROBLEMS:
-                    raise
+                manifest = future.result()
+            except (ProblemsFound, HelmError) as exc:  # this scenario is wrong; the others stand
                 results.append(ScenarioResult(name, [], error=exc.line()))
                 continue
             manifests[name] = manifest
@@ -149,3 +156,49 @@ def validate_scenarios(
             if not result.resources:
                 result.error = "no resources rendered"
     return results
+
+
+# Plain manifest files (the ArgoCD and Tekton manifests in argocd/ and ci/tekton/, or a user's
+# own): Kubernetes kinds against the pinned Kubernetes schemas, ArgoCD and Tekton kinds against
+# schemas made from the pinned upstream CRDs.
+
+MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
+# kustomize's own configuration is no Kubernetes resource: there is no schema to check it with
+KUSTOMIZE_FILES = frozenset({"kustomization.yaml", "kustomization.yml", "Kustomization"})
+
+
+def manifest_files(paths: Sequence[str | Path]) -> list[Path]:
+    """The files to validate: files as given, folders searched for YAML and JSON files."""
+    files: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            files += sorted(
+                p
+                for p in path.rglob("*")
+                if p.is_file() and p.suffix in MANIFEST_SUFFIXES and p.name not in KUSTOMIZE_FILES
+            )
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise UsageError(
+                "no such file or folder", source=str(raw), fix="pass manifest files or folders"
+            )
+    if not files:
+        raise UsageError(
+            "no manifest files (*.yaml, *.yml, *.json) found",
+            source=", ".join(str(p) for p in paths),
+            fix="pass the folders that hold the manifests",
+        )
+    return files
+
+
+def validate_files(paths: Sequence[str | Path]) -> list[ResourceResult]:
+    """kubeconform -strict on manifest files or folders, every resource in one run."""
+    files = manifest_files(paths)
+    ensure_crd_schemas()
+    cmd = [*kubeconform_args(), "-schema-location", crd_schema_location(), "-verbose"]
+    results = _run_kubeconform([*cmd, *(str(f) for f in files)])
+    # kubeconform's workers finish in any order; report in the order the files were given
+    order = {str(f): index for index, f in enumerate(files)}
+    return sorted(results, key=lambda r: order.get(r.file, len(order)))

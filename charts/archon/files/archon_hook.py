@@ -5,8 +5,9 @@ LiteLLM routes an archetype's name to its vLLM server and applies the sampling d
 output setting, so this pre-call hook adds them. It runs inside the LiteLLM container, where the
 archon package is not installed: standard library only, plus litellm itself.
 
-The chart ships a byte-for-byte copy as charts/archon/files/archon_hook.py (a test holds them
-equal); LiteLLM loads it with `litellm_settings.callbacks: archon_hook.proxy_handler_instance`.
+This file is the one source: the chart's gateway ConfigMap carries it, and the archon package
+reads it from the chart it ships (a local gateway copies it next to its config). LiteLLM loads it
+with `litellm_settings.callbacks: archon_hook.proxy_handler_instance`.
 The archetypes come from the JSON file the chart renders next to the config
 (ARCHON_ARCHETYPES_FILE): `{"<name>": {"systemPrompt": "...", "guidedDecoding": {...}}}`.
 """

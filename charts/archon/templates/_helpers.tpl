@@ -55,6 +55,15 @@ app.kubernetes.io/managed-by: {{ .root.Release.Service }}
 app.kubernetes.io/part-of: archon
 {{- end -}}
 
+{{/*
+Annotations of one resource: the chart's (ArgoCD sync waves and options, the keep policy) and the
+user's, one map so a key given by both is written once; the user's value wins.
+Call with (dict "chart" (dict ...) "user" .Values.x.annotations).
+*/}}
+{{- define "archon.annotations" -}}
+{{- toYaml (merge (deepCopy (.user | default dict)) .chart) -}}
+{{- end -}}
+
 {{- define "archon.serviceAccountName" -}}
 {{- if .Values.serviceAccount.create -}}
 {{- default (include "archon.fullname" .) .Values.serviceAccount.name -}}

@@ -56,8 +56,28 @@ hold their GPUs.
 {{- fail "values: strategy.rollingUpdate is set with strategy.type=Recreate: Kubernetes rejects it; fix: remove strategy.rollingUpdate (write `rollingUpdate: null` in an override file)" -}}
 {{- end -}}
 
+{{- $startup := mul (int $v.probes.startup.periodSeconds) (int $v.probes.startup.failureThreshold) -}}
+{{- if le (int $v.progressDeadlineSeconds) $startup -}}
+{{- fail (printf "values: progressDeadlineSeconds=%d but the startup probe allows %d s (probes.startup.periodSeconds x failureThreshold): Kubernetes would mark a slow first start failed (helm --wait fails, ArgoCD shows Degraded) while the probe still waits, and the download comes before it; fix: set progressDeadlineSeconds above %d (default 3600)" (int $v.progressDeadlineSeconds) $startup $startup) -}}
+{{- end -}}
+
 {{- if and $v.apiKey.enabled (not $v.apiKey.existingSecret) -}}
 {{- fail "values: apiKey.enabled=true but apiKey.existingSecret is empty: the key is read from a Secret, never from values; fix: create one (kubectl create secret generic archon-api-key --from-literal=api-key=...) and set apiKey.existingSecret" -}}
+{{- end -}}
+
+{{- if $v.ingress.enabled -}}
+{{- if not $v.ingress.hosts -}}
+{{- fail "values: ingress.enabled=true but ingress.hosts is empty: an Ingress without rules routes nothing; fix: set ingress.hosts: [{host: archon.home.local, paths: [{path: /, pathType: Prefix}]}]" -}}
+{{- end -}}
+{{- $hosts := list -}}
+{{- range $v.ingress.hosts }}{{ $hosts = append $hosts .host }}{{ end -}}
+{{- range $i, $tls := $v.ingress.tls -}}
+{{- range $j, $host := $tls.hosts -}}
+{{- if not (has $host $hosts) -}}
+{{- fail (printf "values: ingress.tls[%d].hosts[%d]=%s is not a host of ingress.hosts (%s): the Ingress has no rule for it, so its certificate would serve nothing; fix: add it to ingress.hosts or correct the name" $i $j $host (join ", " $hosts)) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
 {{- end -}}
 
 {{- range $section := list "requests" "limits" -}}

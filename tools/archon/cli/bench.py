@@ -1,58 +1,35 @@
-"""`archon bench render|preflight|...`: benchmarks with their targets."""
+"""`archon bench NAME`: run a benchmark and compare it with its target (archon.bench)."""
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
+from functools import partial
 
+from archon.bench import Benchmark, registry
+from archon.cli import options
 from archon.errors import EXIT_OK, EXIT_PROBLEMS
-
-# Benchmarks owned by other command modules register themselves through register_bench().
-BENCH_MODULES = [
-    "archon.cli.bench_preflight",
-    "archon.cli.bench_cluster",
-    "archon.cli.bench_council",
-]
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = sub.add_parser("bench", help="run a benchmark and compare it with its target")
+    parser = sub.add_parser(
+        "bench",
+        help="run a benchmark and compare it with its target",
+        description="Exit 0 when the target is met, 1 when it is missed.",
+    )
     benches = parser.add_subparsers(dest="bench", metavar="BENCHMARK")
     benches.required = True
-
-    render = benches.add_parser(
-        "render", help="render + kubeconform every scenario and profile, vs. the bare tools"
-    )
-    render.add_argument("--runs", type=int, default=3, help="timed runs (median is reported)")
-    render.add_argument("--output", choices=["table", "json"], default="table")
-    render.set_defaults(handler=_render)
-
-    for name in BENCH_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:
-                continue
-            raise
-        module.register_bench(benches)
+    for bench in registry():
+        bench_parser = benches.add_parser(bench.name, help=bench.help)
+        bench.add_arguments(bench_parser)
+        options.add_output(bench_parser)
+        bench_parser.set_defaults(handler=partial(run, bench))
 
 
-def _render(args: argparse.Namespace) -> int:
-    from archon.benchmarks.render import TARGET_RATIO, TARGET_TOTAL_S, run
-
-    bench = run(runs=args.runs)
+def run(bench: Benchmark, args: argparse.Namespace) -> int:
+    result = bench.run(args)
     if args.output == "json":
-        print(json.dumps(bench.as_dict(), indent=2))
+        print(json.dumps(result.as_dict(), indent=2))
     else:
-        print(f"scenarios: {len(bench.files)} values files, {bench.resources} resources")
-        print(
-            f"archon render+validate: {bench.archon_s:.2f} s (median of {len(bench.archon_runs_s)})"
-        )
-        print(f"helm | kubeconform:     {bench.direct_s:.2f} s")
-        print(
-            f"ratio: {bench.ratio:.2f}x (target <= {TARGET_RATIO}x); "
-            f"total target < {TARGET_TOTAL_S:.0f} s: "
-            + ("met" if bench.meets_targets else "NOT met")
-        )
-    return EXIT_OK if bench.meets_targets else EXIT_PROBLEMS
+        print(result.text())
+    return EXIT_OK if result.met else EXIT_PROBLEMS

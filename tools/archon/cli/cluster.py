@@ -31,6 +31,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         action="store_true",
         help="also merge the context into ~/.kube/config (never done otherwise)",
     )
+    up.add_argument(
+        "--gitops",
+        action="store_true",
+        help="also install the upstream ArgoCD and Tekton CRDs (no controllers: `archon argocd` "
+        "and `archon tekton` run their SIMULATION against this cluster)",
+    )
     up.set_defaults(handler=_up)
     down = verbs.add_parser("down", help="stop and delete the cluster; nothing keeps running")
     down.set_defaults(handler=_down)
@@ -44,9 +50,24 @@ def _up(args: argparse.Namespace) -> int:
 
     start = time.perf_counter()
     info = up(args.profile, out=sys.stdout, export_kubeconfig=args.export_kubeconfig)
+    if args.gitops:
+        _install_gitops_crds()
     _print(info)
     print(f"up in {time.perf_counter() - start:.1f} s; export KUBECONFIG={info.kubeconfig}")
     return EXIT_OK
+
+
+def _install_gitops_crds() -> None:
+    from archon.cluster.lifecycle import kubeconfig_path
+    from archon.gitops.setup import install_gitops
+    from archon.kube.client import api_client
+    from archon.kube.rest import Kube
+
+    install_gitops(Kube(api_client(kubeconfig_path())), out=sys.stdout)
+    print(
+        "CRDs only, no controllers: `archon argocd sync` and `archon tekton run` run the ArgoCD "
+        "and Tekton SIMULATIONs (archon.simulation) inside the command on this cluster"
+    )
 
 
 def _down(args: argparse.Namespace) -> int:

@@ -8,6 +8,7 @@ import json
 import os
 import sys
 
+from archon.cli import options
 from archon.errors import EXIT_OK, EXIT_PROBLEMS, UsageError
 
 # Where `kubectl port-forward svc/<release>-archon-gateway 4000` puts the gateway.
@@ -48,7 +49,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument(
         "--timeout", type=float, default=300.0, metavar="S", help="seconds per call (default 300)"
     )
-    parser.add_argument("--output", choices=["text", "json"], default="text")
+    options.add_output(parser)
     parser.set_defaults(handler=_run)
 
 

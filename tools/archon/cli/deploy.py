@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from archon.cli import options
 from archon.errors import EXIT_OK
 
 
@@ -20,7 +21,7 @@ def positive_seconds(text: str) -> int:
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from archon.deploy.install import DEFAULT_NAMESPACE, DEFAULT_RELEASE, DEFAULT_TIMEOUT_S
+    from archon.deploy.install import DEFAULT_TIMEOUT_S
 
     parser = sub.add_parser(
         "deploy",
@@ -30,11 +31,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     parser.add_argument(
         "-f", "--values", dest="files", action="append", required=True, metavar="FILE"
-    )
-    parser.add_argument("--namespace", "-n", default=DEFAULT_NAMESPACE)
-    parser.add_argument("--release", default=DEFAULT_RELEASE)
-    parser.add_argument(
-        "--kubeconfig", type=Path, help="default: the local cluster's (`archon cluster up`)"
     )
     parser.add_argument(
         "--dry-run", action="store_true", help="server-side dry-run: real admission, no changes"
@@ -46,12 +42,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="SECONDS",
         help=f"how long to wait for Ready before rolling back (default {DEFAULT_TIMEOUT_S})",
     )
-    parser.add_argument(
-        "--output",
-        choices=["text", "json"],
-        default="text",
-        help="json: one summary object on stdout, progress on stderr",
-    )
+    options.add_cluster(parser)
     parser.set_defaults(handler=run)
 
 
@@ -62,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
         values_files=[Path(f) for f in args.files],
         namespace=args.namespace,
         release=args.release,
-        kubeconfig=args.kubeconfig,
+        target=options.target(args),
         dry_run=args.dry_run,
         timeout_s=args.timeout,
     )

@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from archon.cli import options
 from archon.errors import EXIT_OK, EXIT_PROBLEMS
 
 
@@ -21,7 +22,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument(
         "--no-preflight", action="store_true", help="schema only, skip the memory preflight"
     )
-    parser.add_argument("--output", choices=["text", "json"], default="text")
+    options.add_output(parser)
     parser.set_defaults(handler=run)
 
 

@@ -32,6 +32,8 @@ COMMANDS = {
     "uninstall": "archon.cli.uninstall",
     "council": "archon.cli.council",
     "demo": "archon.cli.demo",
+    "argocd": "archon.cli.argocd",
+    "tekton": "archon.cli.tekton",
 }
 
 
@@ -54,13 +56,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     sub.required = True
     modules = [COMMANDS[only]] if only in COMMANDS else list(COMMANDS.values())
     for name in modules:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:  # a command not built yet
-                continue
-            raise
-        module.register(sub)
+        importlib.import_module(name).register(sub)
     return parser
 
 

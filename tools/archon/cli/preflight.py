@@ -53,7 +53,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def schema_failed(values: dict[str, Any], source: str, output: str) -> bool:
     """Values the chart would refuse get a FAIL with the schema's problems and no figures: a
     memory estimate of values that cannot be deployed would only mislead."""
-    from archon.lint import schema_problems
+    from archon.schema import schema_problems
 
     problems = schema_problems(values, source=source)
     if not problems:
@@ -80,9 +80,9 @@ def schema_failed(values: dict[str, Any], source: str, output: str) -> bool:
 def _run(args: argparse.Namespace) -> int:
     from archon.preflight.profiles import load_profiles
     from archon.preflight.report import check_values, render_table
-    from archon.values import load_values
+    from archon.values import ValuesSet
 
-    values = load_values(args.values)
+    values = ValuesSet.read(args.values).merged
     source = args.values[-1] if len(args.values) == 1 else ", ".join(args.values)
     if schema_failed(values, source, args.output):
         return EXIT_PROBLEMS

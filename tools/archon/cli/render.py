@@ -7,11 +7,10 @@ import json
 import sys
 
 from archon.errors import EXIT_OK
+from archon.helm import DEFAULT_NAMESPACE, DEFAULT_RELEASE
 
 
 def add_chart_args(parser: argparse.ArgumentParser) -> None:
-    from archon.render import DEFAULT_NAMESPACE, DEFAULT_RELEASE
-
     parser.add_argument("--release", default=DEFAULT_RELEASE, help="release name")
     parser.add_argument("--namespace", "-n", default=DEFAULT_NAMESPACE, help="namespace")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from archon.cli import options
 from archon.errors import EXIT_OK, EXIT_PROBLEMS, ArchonError
 
 
@@ -18,7 +19,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     install.set_defaults(handler=_install)
 
     check = actions.add_parser("check", help="run every tool and verify its pinned version")
-    check.add_argument("--output", choices=["table", "json"], default="table")
+    options.add_output(check)
     check.set_defaults(handler=_check)
 
     path = actions.add_parser("path", help="print a tool's path (or the cache folder)")

@@ -3,24 +3,36 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
-from pathlib import Path
 
+from archon.cli import options
 from archon.errors import EXIT_OK
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from archon.deploy.install import DEFAULT_NAMESPACE, DEFAULT_RELEASE
-
     parser = sub.add_parser("uninstall", help="remove the release; the model cache PVC is kept")
-    parser.add_argument("--namespace", "-n", default=DEFAULT_NAMESPACE)
-    parser.add_argument("--release", default=DEFAULT_RELEASE)
-    parser.add_argument("--kubeconfig", type=Path)
+    options.add_cluster(parser)
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from archon.deploy.uninstall import uninstall
 
-    uninstall(args.kubeconfig, args.namespace, args.release, out=sys.stdout)
+    target = options.target(args)
+    out = sys.stderr if args.output == "json" else sys.stdout
+    print(target.describe(), file=out)
+    kept = uninstall(target, args.namespace, args.release, out=out)
+    if args.output == "json":
+        print(
+            json.dumps(
+                {
+                    "cluster": target.as_dict(),
+                    "release": args.release,
+                    "namespace": args.namespace,
+                    "uninstalled": True,
+                    "kept_claims": kept,
+                }
+            )
+        )
     return EXIT_OK

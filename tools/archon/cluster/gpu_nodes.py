@@ -16,13 +16,13 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from archon.kube.gpu import RESOURCE as RESOURCE  # lifecycle reads it from here
+
 # The Archon label that names the profile a node was made from (status and tests read it).
 PROFILE_LABEL = "archon.dev/gpu-profile"
 # kwokctl's kwok-controller manages only nodes with this annotation (kwokctl default flag
 # --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake).
 KWOK_ANNOTATION = "kwok.x-k8s.io/node"
-
-RESOURCE = {"nvidia": "nvidia.com/gpu", "amd": "amd.com/gpu"}
 
 
 @dataclass(frozen=True)

@@ -22,18 +22,18 @@ from archon.cluster.gpu_nodes import (
     DEFAULT_PROFILES,
     PROFILE_LABEL,
     RESOURCE,
-    GpuNodeProfile,
     find_profile,
 )
 from archon.cluster.objects import ensure_cluster_objects, ensure_nodes
 from archon.errors import ArchonError, CommandFailed
 from archon.kube.client import api_client, wait_for_api
+from archon.kube.config import ClusterTarget, resolve_target
 from archon.kube.rest import Kube
-from archon.paths import cache_dir
+from archon.paths import cache_dir, data_file
 from archon.toolchain import ensure, load_specs
 
 DEFAULT_CLUSTER = "archon"
-STAGES_FILE = Path(__file__).with_name("stages.yaml")
+STAGES_FILE = data_file("kwok", "stages.yaml")
 # The control plane's binaries, each built by the toolchain (data/toolchain.json).
 COMPONENT_TOOLS = {
     "etcdBinary": "etcd",
@@ -57,6 +57,11 @@ def cluster_dir() -> Path:
 
 def kubeconfig_path() -> Path:
     return cluster_dir() / "kubeconfig"
+
+
+def local_target() -> ClusterTarget:
+    """The local cluster as a deploy target: its own kubeconfig, passed explicitly."""
+    return resolve_target(kubeconfig_path())
 
 
 def _workdir() -> Path:
@@ -370,7 +375,3 @@ def export_to_user_kubeconfig() -> Path:
         fh.write(yaml.safe_dump(theirs, sort_keys=False))
     os.replace(staged, target)
     return target
-
-
-def profiles_of(info: ClusterInfo) -> list[GpuNodeProfile]:
-    return [find_profile(n.profile) for n in info.nodes if n.profile]

@@ -1,1 +1,1 @@
-"""Deploy, inspect and remove the Archon release on a cluster (helm through pyhelm3, exec only)."""
+"""Deploy, inspect and remove the Archon release on a cluster (through archon.helm)."""

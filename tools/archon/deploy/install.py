@@ -1,30 +1,40 @@
 """`archon deploy`: lint and preflight, then helm upgrade --install with --wait and rollback on
 failure, following the rollout; on success print the endpoint and the chart's NOTES.
 
-Nothing reaches the cluster before lint and preflight pass: both run on the files alone.
+Nothing reaches the cluster before lint and preflight pass: both run on the files alone. The
+values files are read once; the same ValuesSet feeds lint, the preflight and helm's stdin.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-import threading
 import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TextIO
 
-from archon.errors import ArchonError, CommandFailed, Problem, ProblemsFound, UsageError
-from archon.helm import helm_error_line
-from archon.helm_client import error_text, helm_command
-from archon.kube.client import api_client, wait_for_api
-from archon.kube.follow import FollowResult, follow
-from archon.kube.rest import Kube
-from archon.optional import feature
-from archon.paths import chart_dir
+from urllib3.exceptions import HTTPError
 
-DEFAULT_NAMESPACE = "archon-system"
-DEFAULT_RELEASE = "archon"
+from archon.deploy.progress import ReleaseWatch
+from archon.errors import CommandFailed, Problem, ProblemsFound, UsageError
+from archon.helm import (
+    DEFAULT_NAMESPACE,
+    DEFAULT_RELEASE,
+    Helm,
+    RenderFailed,
+    ResourceRejected,
+    UpgradeFailed,
+)
+from archon.kube.client import wait_for_api
+from archon.kube.config import ClusterTarget, resolve_target
+from archon.kube.follow import FollowResult, follow
+from archon.kube.rest import Kube, KubeError
+from archon.lint import lint_values
+from archon.preflight import check_values
+from archon.values import ValuesSet
+
 # A first start on real hardware downloads the model; on the local cluster it takes seconds.
 # Helm's --timeout bounds each wait; the follower gets a little longer to see the rollback.
 DEFAULT_TIMEOUT_S = 600
@@ -35,7 +45,7 @@ class DeployOptions:
     values_files: list[Path]
     namespace: str = DEFAULT_NAMESPACE
     release: str = DEFAULT_RELEASE
-    kubeconfig: Path | None = None
+    target: ClusterTarget | None = None  # None: kubectl's choice ($KUBECONFIG, ~/.kube/config)
     dry_run: bool = False
     timeout_s: int = DEFAULT_TIMEOUT_S
 
@@ -52,82 +62,53 @@ class DeployResult:
     elapsed_s: float = 0.0
     follow: FollowResult | None = None
     preflight: str = ""
-    lines: list[str] = field(default_factory=list)
+    cluster: dict[str, Any] = field(default_factory=dict)
 
 
-def resolve_kubeconfig(kubeconfig: Path | None) -> Path:
-    if kubeconfig is not None:
-        # Refuse a missing, empty or broken file here (exit 2): helm would fall back to
-        # localhost:8080 and act on whatever answers there.
-        from archon.kube.client import api_client
+def check_inputs(values: ValuesSet | Sequence[Path]) -> str:
+    """Lint (schema + archetype rules) every file, then preflight the merged values.
 
-        api_client(kubeconfig)
-        return kubeconfig
-    from archon.cluster.lifecycle import kubeconfig_path
-
-    local = kubeconfig_path()
-    if not local.is_file():
-        raise UsageError(
-            "no kubeconfig given and the local cluster is not running",
-            key="--kubeconfig",
-            fix="run `archon cluster up`, or pass --kubeconfig PATH",
-        )
-    return local
-
-
-def check_inputs(files: list[Path]) -> str:
-    """Lint (schema + preflight FAIL) every file, then preflight the merged values.
-
-    Returns the preflight verdict line ("" when the preflight is not installed or no GPU profile
-    is named); raises ProblemsFound on any problem, before anything touches a cluster.
+    Returns the preflight verdict line ("" when no GPU profile is named); raises ProblemsFound
+    on any problem, before anything touches a cluster.
     """
-    from archon.lint import lint_files
-    from archon.values import load_values
-
-    if not files:
+    if not isinstance(values, ValuesSet):
+        values = ValuesSet.read(values)
+    if not values.files:
         raise UsageError("no values file", key="-f", fix="pass -f values.yaml")
     # Layered files (-f base -f override) are only meaningful together: each file is checked
     # against the schema on its own, the memory preflight runs once on the merged values below.
-    problems = lint_files(files, preflight=False)
+    problems = lint_values(values, preflight=False)
     if problems:
         raise ProblemsFound(problems, "lint found problems; nothing was applied")
-    values = load_values(list[str | Path](files))
-    check_values = feature("archon.preflight", "check_values")
-    if check_values is None or not (values.get("gpu") or {}).get("profile"):
+    gpu = (values.merged.get("gpu") or {}).get("profile")
+    if not gpu:
         return ""
-    source = ", ".join(str(f) for f in files)
-    report = check_values(values, source=source)
+    report = check_values(values.merged, source=values.source)
     if report.verdict == "FAIL":
         found = [
-            Problem(p.key, p.message, p.fix, value=p.value, source=source) for p in report.failures
+            Problem(p.key, p.message, p.fix, value=p.value, source=values.source)
+            for p in report.failures
         ]
         raise ProblemsFound(found, "preflight FAIL; nothing was applied")
-    gpu = (values.get("gpu") or {}).get("profile")
     return f"preflight {report.verdict} on {gpu}"
-
-
-def _overrides(files: list[Path]) -> dict[str, Any]:
-    from archon.render import user_overrides
-
-    return user_overrides(files)
 
 
 def deploy(opts: DeployOptions, *, out: TextIO) -> DeployResult:
     start = time.perf_counter()
     result = DeployResult(opts.release, opts.namespace)
-    result.preflight = check_inputs(opts.values_files)
+    values = ValuesSet.read(opts.values_files)
+    result.preflight = check_inputs(values)
     if result.preflight:
         print(result.preflight, file=out, flush=True)
-    kubeconfig = resolve_kubeconfig(opts.kubeconfig)
-    api = api_client(kubeconfig)
+    target = opts.target or resolve_target()
+    print(target.describe(), file=out, flush=True)
+    result.cluster = target.as_dict()
+    api = target.api_client()
     wait_for_api(api, timeout_s=15)
     kube = Kube(api)
-    helm = helm_command(kubeconfig, timeout=f"{opts.timeout_s}s")
-    values = _overrides(opts.values_files)
+    helm = Helm(target)
     if opts.dry_run:
         return _dry_run(helm, opts, values, result, start, out)
-
-    from archon.deploy.progress import ReleaseWatch
 
     watch = ReleaseWatch(kube, opts.namespace, opts.release)
     print(
@@ -136,83 +117,74 @@ def deploy(opts: DeployOptions, *, out: TextIO) -> DeployResult:
         file=out,
         flush=True,
     )
-    outcome: dict[str, Any] = {}
-
-    def run_helm() -> None:
-        try:
-            outcome["release"] = asyncio.run(
-                helm.install_or_upgrade(
-                    opts.release,
-                    str(chart_dir()),
-                    values,
-                    atomic=True,
-                    wait=True,
-                    namespace=opts.namespace,
-                    create_namespace=True,
-                    timeout=f"{opts.timeout_s}s",
-                )
-            )
-        except Exception as exc:  # reported below, on the main thread
-            outcome["error"] = exc
-
-    worker = threading.Thread(target=run_helm, name="archon-helm", daemon=True)
-    worker.start()
-    # A failed --wait is followed by the rollback, which waits again with the same timeout.
-    helm_budget_s = 2 * opts.timeout_s + 60
-    # helm decides the end (its --wait, or the rollback): the old revision's pods are Ready
-    # before the new ones exist, so "all pods ready" must not end the follow here.
-    result.follow = follow(
-        lambda: replace(watch.snapshot(), done=False),
-        timeout_s=helm_budget_s,
-        stop=lambda: not worker.is_alive(),
-        out=out,
-    )
-    worker.join(timeout=helm_budget_s + 60)
-    result.elapsed_s = time.perf_counter() - start
-    if "error" in outcome:
-        raise _deploy_error(outcome["error"], watch, opts, result.follow)
-    if "release" not in outcome:
-        raise CommandFailed(
-            f"helm did not finish within {helm_budget_s + 60} s",
-            fix="run `archon status` to see where the rollout stopped",
+    # helm runs in a worker thread while the follower polls; future.result() raises whatever
+    # the worker raised, unchanged: only helm's own failures are reworded below.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="archon-helm") as pool:
+        future = pool.submit(
+            helm.upgrade_install,
+            opts.release,
+            values.chart,
+            values.overrides,
+            namespace=opts.namespace,
+            timeout_s=opts.timeout_s,
         )
-    release = outcome["release"]
-    result.revision = int(release.get("version", 0))
-    result.status = str((release.get("info") or {}).get("status", ""))
-    result.notes = str((release.get("info") or {}).get("notes", "")).strip()
+        # A failed --wait is followed by the rollback, which waits again with the same timeout.
+        helm_budget_s = 2 * opts.timeout_s + 60
+        # helm decides the end (its --wait, or the rollback): the old revision's pods are Ready
+        # before the new ones exist, so "all pods ready" must not end the follow here.
+        result.follow = follow(
+            lambda: replace(watch.snapshot(), done=False),
+            timeout_s=helm_budget_s,
+            stop=future.done,
+            out=out,
+        )
+        try:
+            # helm's process bound (upgrade_install) ends it within the follower's budget
+            release = future.result(timeout=60)
+        except UpgradeFailed as exc:
+            raise _deploy_error(exc, watch, opts, result.follow) from exc
+        except TimeoutError as exc:
+            raise CommandFailed(
+                f"helm did not finish within {helm_budget_s + 60} s",
+                fix="run `archon status` to see where the rollout stopped",
+            ) from exc
+        finally:
+            result.elapsed_s = time.perf_counter() - start
+    result.revision = release.revision
+    result.status = release.status
+    result.notes = release.notes
     result.endpoint = endpoint(kube, opts.namespace, opts.release)
     return result
 
 
 def _dry_run(
-    helm: Any,
+    helm: Helm,
     opts: DeployOptions,
-    values: dict[str, Any],
+    values: ValuesSet,
     result: DeployResult,
     start: float,
     out: TextIO,
 ) -> DeployResult:
     try:
-        release = asyncio.run(
-            helm.install_or_upgrade(
-                opts.release,
-                str(chart_dir()),
-                values,
-                dry_run=True,
-                namespace=opts.namespace,
-                # A server-side dry-run of a release into a missing namespace fails admission;
-                # create_namespace would create it for real, so it is off here.
-                create_namespace=False,
-                timeout=f"{opts.timeout_s}s",
-            )
+        release = helm.upgrade_install(
+            opts.release,
+            values.chart,
+            values.overrides,
+            namespace=opts.namespace,
+            timeout_s=opts.timeout_s,
+            dry_run=True,
+            wait=False,
+            rollback_on_failure=False,
+            # A server-side dry-run of a release into a missing namespace fails admission;
+            # create_namespace would create it for real, so it is off here.
+            create_namespace=False,
         )
-    except Exception as exc:
+    except (RenderFailed, ResourceRejected, UpgradeFailed) as exc:
         raise CommandFailed(
-            f"server-side dry-run refused: {helm_error_line(error_text(exc))}",
+            f"server-side dry-run refused: {exc.message}",
             fix="change the values named above; nothing was applied",
         ) from exc
-    manifest = str(release.get("manifest", ""))
-    result.objects = sum(1 for doc in manifest.split("\n---") if "kind:" in doc)
+    result.objects = sum(1 for doc in release.manifest.split("\n---") if "kind:" in doc)
     result.status = "dry-run"
     result.elapsed_s = time.perf_counter() - start
     print(
@@ -224,12 +196,10 @@ def _dry_run(
 
 
 def _deploy_error(
-    exc: BaseException, watch: Any, opts: DeployOptions, followed: FollowResult | None
-) -> ArchonError:
-    if isinstance(exc, ArchonError):
-        return exc
-    stderr = error_text(exc) if hasattr(exc, "stderr") else str(exc)
-    helm_line = helm_error_line(stderr)
+    exc: UpgradeFailed, watch: ReleaseWatch, opts: DeployOptions, followed: FollowResult | None
+) -> UpgradeFailed:
+    """The failed rollout in one line: what helm's rollback did (from the release history) and
+    why, in the scheduler's words when a pod could not be placed."""
     # After a rollback the unschedulable pod is gone: take the scheduler's words from what the
     # follower saw, else ask now.
     seen = [ln for ln in (followed.printed if followed else ()) if ": not scheduled: " in ln]
@@ -237,15 +207,23 @@ def _deploy_error(
     if not reason:
         try:
             reason = watch.unschedulable_reason()
-        except Exception:  # the reason is a bonus; the helm message stands on its own
+        except (KubeError, HTTPError, OSError):  # the reason is a bonus; helm's message stands
             reason = ""
-    rolled_back = "rolled back" in stderr or "rollback" in stderr.lower()
-    what = "rolled back to the previous revision" if rolled_back else "failed"
-    because = f"pod unschedulable: {reason}" if reason else helm_line
-    return CommandFailed(
+    if exc.rolled_back:
+        what = "rolled back to the previous revision"
+    elif exc.removed:
+        what = "failed; the first install was removed again"
+    else:
+        what = "failed"
+    because = f"pod unschedulable: {reason}" if reason else exc.message
+    error = UpgradeFailed(
         f"release {opts.release!r} {what}: {because}",
+        verb=exc.verb,
+        stderr=exc.stderr,
         fix="fix the values (GPU count, node selector, resources) and run `archon deploy` again",
     )
+    error.rolled_back, error.removed = exc.rolled_back, exc.removed
+    return error
 
 
 def endpoint(kube: Kube, namespace: str, release: str) -> str:
@@ -265,6 +243,7 @@ def endpoint(kube: Kube, namespace: str, release: str) -> str:
 def summary_json(result: DeployResult) -> str:
     return json.dumps(
         {
+            "cluster": result.cluster,
             "release": result.release,
             "namespace": result.namespace,
             "revision": result.revision,

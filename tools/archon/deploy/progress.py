@@ -8,13 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from archon.cluster.gpu_nodes import RESOURCE
 from archon.kube.follow import Snapshot
+from archon.kube.gpu import MEMORY_LABELS, PRODUCT_LABELS, RESOURCE
 from archon.kube.rest import Kube, Obj
 
 INSTANCE_LABEL = "app.kubernetes.io/instance"
-GPU_LABELS = ("nvidia.com/gpu.product", "amd.com/gpu.product-name")
-MEMORY_LABELS = {"nvidia.com/gpu.memory": " MiB", "amd.com/gpu.vram": ""}
 
 
 def selector(release: str) -> str:
@@ -44,7 +42,7 @@ def gpu_text(pod: Obj, node: Obj | None) -> str:
         return "no GPU"
     parts = [f"{r} x{n}" for r, n in wanted.items()]
     labels = ((node or {}).get("metadata") or {}).get("labels") or {}
-    product = next((labels[k] for k in GPU_LABELS if k in labels), "")
+    product = next((labels[k] for k in PRODUCT_LABELS if k in labels), "")
     memory = next((labels[k] + unit for k, unit in MEMORY_LABELS.items() if k in labels), "")
     if product:
         parts.append(product + (f", {memory}" if memory else ""))

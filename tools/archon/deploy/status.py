@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TextIO
 
-from archon.deploy.install import endpoint, resolve_kubeconfig
+from archon.deploy.install import endpoint
 from archon.deploy.progress import ReleaseWatch, placement, pod_ready, pvc_line
-from archon.helm_client import helm_command, release_error
-from archon.kube.client import api_client
+from archon.helm import Helm, ReleaseNotFound
+from archon.kube.config import ClusterTarget
 from archon.kube.rest import Kube
 
 
@@ -28,30 +25,18 @@ class ReleaseStatus:
     ready: bool = False
 
 
-def release_status(kubeconfig: Path | None, namespace: str, release: str) -> ReleaseStatus:
-    config = resolve_kubeconfig(kubeconfig)
-    helm = helm_command(config)
+def release_status(target: ClusterTarget, namespace: str, release: str) -> ReleaseStatus:
+    helm = Helm(target)
     try:
-        info = asyncio.run(helm.status(release, namespace=namespace))
-    except Exception as exc:
-        raise release_error(
-            exc,
-            action="status",
-            release=release,
-            namespace=namespace,
-            not_found_fix="deploy it with `archon deploy -f values.yaml`",
-        ) from exc
-    report = ReleaseStatus(release, namespace)
-    report.revision = int(info.get("version", 0))
-    report.status = str((info.get("info") or {}).get("status", ""))
+        info = helm.status(release, namespace)
+    except ReleaseNotFound as exc:
+        fix = "deploy it with `archon deploy -f values.yaml`"
+        raise not_found(exc, release, namespace, fix) from exc
+    report = ReleaseStatus(release, namespace, revision=info.revision, status=info.status)
     # helm v4's `status -o json` has no chart field; `list` has "chart": "<name>-<version>".
-    listed = json.loads(
-        asyncio.run(
-            helm.run(["list", "--namespace", namespace, "--filter", f"^{release}$", "-o", "json"])
-        )
-    )
+    listed = helm.releases(namespace, name=release)
     report.chart = str(listed[0].get("chart", "?")) if listed else "?"
-    kube = Kube(api_client(config))
+    kube = Kube(target.api_client())
     watch = ReleaseWatch(kube, namespace, release)
     nodes = watch.nodes()
     pods = watch.pods()
@@ -62,6 +47,17 @@ def release_status(kubeconfig: Path | None, namespace: str, release: str) -> Rel
     report.endpoint = endpoint(kube, namespace, release)
     report.ready = bool(pods) and all(pod_ready(p) for p in pods)
     return report
+
+
+def not_found(exc: ReleaseNotFound, release: str, namespace: str, fix: str) -> ReleaseNotFound:
+    """helm's "release: not found", said with the release and namespace that were asked for."""
+    error = ReleaseNotFound(
+        f"release {release!r} not found in namespace {namespace!r}",
+        verb=exc.verb,
+        stderr=exc.stderr,
+        fix=fix,
+    )
+    return error
 
 
 def print_status(report: ReleaseStatus, out: TextIO) -> None:

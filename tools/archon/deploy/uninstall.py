@@ -3,38 +3,25 @@
 
 from __future__ import annotations
 
-import asyncio
-from pathlib import Path
 from typing import TextIO
 
-from archon.deploy.install import resolve_kubeconfig
 from archon.deploy.progress import selector
-from archon.helm_client import helm_command, release_error
-from archon.kube.client import api_client
+from archon.deploy.status import not_found
+from archon.helm import Helm, ReleaseNotFound
+from archon.kube.config import ClusterTarget
 from archon.kube.rest import Kube
 
 UNINSTALL_TIMEOUT_S = 120
 
 
-def uninstall(kubeconfig: Path | None, namespace: str, release: str, *, out: TextIO) -> list[str]:
+def uninstall(target: ClusterTarget, namespace: str, release: str, *, out: TextIO) -> list[str]:
     """Uninstall and wait for the release's pods to go; returns the claims that were kept."""
-    config = resolve_kubeconfig(kubeconfig)
-    helm = helm_command(config)
     try:
-        asyncio.run(
-            helm.uninstall(
-                release, namespace=namespace, wait=True, timeout=f"{UNINSTALL_TIMEOUT_S}s"
-            )
-        )
-    except Exception as exc:
-        raise release_error(
-            exc,
-            action="uninstall",
-            release=release,
-            namespace=namespace,
-            not_found_fix="list releases with `archon status` or check --namespace/--release",
-        ) from exc
-    kube = Kube(api_client(config))
+        Helm(target).uninstall(release, namespace, timeout_s=UNINSTALL_TIMEOUT_S)
+    except ReleaseNotFound as exc:
+        fix = "list releases with `archon status` or check --namespace/--release"
+        raise not_found(exc, release, namespace, fix) from exc
+    kube = Kube(target.api_client())
     claims = kube.items(
         f"/api/v1/namespaces/{namespace}/persistentvolumeclaims", labelSelector=selector(release)
     )

@@ -11,11 +11,13 @@ import copy
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import yaml
 
 from archon.errors import UsageError
+from archon.paths import gateway_hook
 
 CONFIG = "config.yaml"
 ARCHETYPES = "archetypes.json"
@@ -88,5 +90,17 @@ def write_config_dir(
 
 
 def copy_hook(directory: Path) -> None:
-    """Put the package's hook next to a config (for configs not rendered by the chart)."""
-    shutil.copyfile(Path(__file__).with_name("hook.py"), directory / HOOK)
+    """Put the chart's hook next to a config (for configs not rendered by the chart)."""
+    shutil.copyfile(gateway_hook(), directory / HOOK)
+
+
+def load_hook() -> ModuleType:
+    """The chart's hook as a module, for code that calls its functions outside LiteLLM.
+
+    Executed from source rather than through an import spec so no __pycache__ lands inside the
+    chart (helm would package it)."""
+    path = gateway_hook()
+    module = ModuleType("archon_hook")
+    module.__file__ = str(path)
+    exec(compile(path.read_text(encoding="utf-8"), str(path), "exec"), module.__dict__)
+    return module

@@ -1,6 +1,6 @@
 """The real LiteLLM proxy on 127.0.0.1, as a child process with a bounded start.
 
-Needs the `gateway` extra (`pip install 'archon[gateway]'`). Used by the tests, `archon bench
+Needs the `gateway` extra (`pip install 'archon-vllm[gateway]'`). Used by the tests, `archon bench
 council` and local trials; in a cluster the chart runs the pinned LiteLLM image instead.
 """
 
@@ -39,7 +39,7 @@ def litellm_command() -> list[str]:
     if found is None:
         raise ToolchainError(
             "the LiteLLM proxy is not installed",
-            fix="pip install 'archon[gateway]' (the pinned litellm proxy)",
+            fix="pip install 'archon-vllm[gateway]' (the pinned litellm proxy)",
         )
     return [found]
 

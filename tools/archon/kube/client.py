@@ -1,44 +1,39 @@
-"""A kubernetes ApiClient from an explicit kubeconfig (never the user's default one implicitly)."""
+"""A kubernetes ApiClient for one kubeconfig file, and waiting for the API to answer.
+
+Which cluster a command acts on is decided in archon.kube.config (kubectl's order)."""
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
 
-from kubernetes import client, config
+import urllib3
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
 
-from archon.errors import ArchonError, UsageError
+from archon.errors import ArchonError
+from archon.kube.config import resolve_target
 
 
-def api_client(kubeconfig: str | Path) -> client.ApiClient:
-    path = Path(kubeconfig)
-    if not path.is_file():
-        raise UsageError(
-            "kubeconfig not found",
-            source=str(path),
-            fix="run `archon cluster up` or pass --kubeconfig PATH",
-        )
-    try:
-        api: client.ApiClient = config.new_client_from_config(  # type: ignore[no-untyped-call]
-            config_file=str(path)
-        )
-    except config.ConfigException as exc:
-        raise UsageError(
-            f"kubeconfig unusable: {exc}", source=str(path), fix="pass a valid kubeconfig"
-        ) from exc
-    return api
+def api_client(kubeconfig: str | Path, context: str | None = None) -> client.ApiClient:
+    """A client for one explicit kubeconfig file (the local cluster's, or --kubeconfig)."""
+    return resolve_target(Path(kubeconfig), context).api_client()
 
 
 def wait_for_api(api: client.ApiClient, *, timeout_s: float = 30.0) -> None:
-    """Block until the API server answers /readyz-equivalent requests (listing namespaces)."""
-    core = client.CoreV1Api(api)
+    """Block until the API server answers `/version`.
+
+    `/version` is readable by every authenticated user (the `system:public-info-viewer` role),
+    so a least-privilege account such as the Tekton deploy task's needs no grant for it.
+    """
+    version = client.VersionApi(api)
     deadline = time.monotonic() + timeout_s
     last = ""
     while time.monotonic() < deadline:
         try:
-            core.list_namespace(limit=1, _request_timeout=5)
+            version.get_code(_request_timeout=5)
             return
-        except Exception as exc:  # any transport error means "not yet"
+        except (ApiException, urllib3.exceptions.HTTPError, OSError) as exc:
             last = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         time.sleep(0.5)
     raise ArchonError(

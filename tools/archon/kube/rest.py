@@ -17,6 +17,8 @@ from archon.errors import ArchonError
 Obj = dict[str, Any]
 
 MERGE_PATCH = "application/merge-patch+json"
+APPLY_PATCH = "application/apply-patch+yaml"  # server-side apply; JSON is valid YAML
+FIELD_MANAGER = "archon"
 REQUEST_TIMEOUT_S = 30
 
 
@@ -87,14 +89,29 @@ class Kube:
     def patch(self, path: str, body: Obj) -> Obj:
         return self.request("PATCH", path, body, content_type=MERGE_PATCH)
 
+    def apply(
+        self,
+        path: str,
+        body: Obj,
+        *,
+        field_manager: str = FIELD_MANAGER,
+        force: bool = True,
+        dry_run: bool = False,
+    ) -> Obj:
+        """Server-side apply of `body` at `path` (the object's own URL, name included).
+
+        Server-side, because some CRDs exceed the 256 KiB last-applied annotation that a
+        client-side apply writes; `force` takes over fields another manager set, as
+        `kubectl apply --server-side --force-conflicts` does.
+        """
+        query = {"fieldManager": field_manager, "force": "true" if force else "false"}
+        if dry_run:
+            query["dryRun"] = "All"
+        return self.request("PATCH", path, body, query=query, content_type=APPLY_PATCH)
+
     def delete(self, path: str, *, missing_ok: bool = True) -> None:
         try:
             self.request("DELETE", path)
         except KubeError as exc:
             if not (missing_ok and exc.status == 404):
                 raise
-
-
-def pod_path(namespace: str, name: str = "") -> str:
-    base = f"/api/v1/namespaces/{quote(namespace)}/pods"
-    return f"{base}/{quote(name)}" if name else base

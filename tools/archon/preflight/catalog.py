@@ -8,16 +8,15 @@ from the parameter count, which the report says).
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from archon.errors import UsageError
-from archon.paths import DATA_DIR
+from archon.paths import data_file
 from archon.preflight._yaml import load_yaml
 
-BUILTIN_CATALOG = DATA_DIR / "models" / "catalog.yaml"
+BUILTIN_CATALOG = data_file("models", "catalog.yaml")
 
 GB = 1000**3
 GIB = 1024**3
@@ -39,7 +38,8 @@ QUANT_ALIASES = {
 # Bytes per parameter of the quantized linear layers; embeddings and lm_head stay 16-bit in all
 # of these formats. 4-bit formats carry group-128 fp16 scales and 4-bit zeros (~4%).
 # Sources: GPTQ/AWQ/bitsandbytes checkpoint layouts; checked against the Qwen2.5-Coder sizes in
-# /work/shared/reference/models.md (14B GPTQ estimate 9.98 GB vs 9.98 GB listed).
+# the Hub's file listings (model.safetensors.index.json total_size; 14B GPTQ estimate 9.98 GB vs
+# 9.98 GB listed).
 _LINEAR_BYTES = {
     "none": 2.0,
     "gptq": 0.5 * 1.04,
@@ -387,17 +387,3 @@ def with_weights(
     if gb is None:
         return spec
     return replace(spec, weights_gb=gb, weights_source=source or "user")
-
-
-def guess_quantization_from_name(name: str) -> str | None:
-    """Hub ids usually say the format: ...-GPTQ-Int4, ...-AWQ, ...-FP8, ...-bnb-4bit."""
-    lowered = name.lower()
-    for pattern, quant in (
-        (r"gptq", "gptq"),
-        (r"\bawq\b|-awq", "awq"),
-        (r"fp8", "fp8"),
-        (r"bnb|4bit", "bnb"),
-    ):
-        if re.search(pattern, lowered):
-            return quant
-    return None

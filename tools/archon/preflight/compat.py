@@ -7,13 +7,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from archon.errors import Problem
-from archon.paths import DATA_DIR
+from archon.paths import data_file
 from archon.preflight._yaml import load_yaml
 from archon.preflight.catalog import ModelSpec, normalize_quantization
 from archon.preflight.profiles import GpuProfile
 from archon.preflight.versions import VllmVersion, parse_version_text
 
-RULES_FILE = DATA_DIR / "compat" / "rules.yaml"
+RULES_FILE = data_file("compat", "rules.yaml")
 
 # Methods vLLM applies to a 16-bit checkpoint while loading it (docs: "FP8 W8A8, dynamic
 # quantization: --quantization fp8" and "BitsAndBytes in-flight quantization").

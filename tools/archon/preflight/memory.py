@@ -9,8 +9,8 @@ vllm/worker/worker.py determine_num_available_blocks):
     blocks    = kv_cache // (16 tokens x KV bytes per token);  tokens = blocks x 16
 
 (*graphs only since v0.21 and without enforce_eager). The constants below are calibrated on the
-public start-up logs in /work/shared/vllm-memory-cases/dev.jsonl; docs/preflight.md gives the
-derivation, the accuracy reached and the known gaps.
+public start-up logs in benchmarks/vllm-startups.jsonl (each case names its source);
+docs/preflight.md gives the derivation, the accuracy reached and the known gaps.
 """
 
 from __future__ import annotations
@@ -44,7 +44,8 @@ SAMPLER_COPIES_V0 = 1.5
 # Forward-pass peak per token: the MLP's gate_up output (2 x intermediate) and activation output
 # (intermediate) are alive together with the residual and hidden state (2 x hidden), 16-bit each.
 FWD_TOKEN_FACTOR = 1.0
-# CUDA graphs: "typically 0.3-1 GiB for 7-14B models" (/work/shared/reference/vllm.md); vLLM
+# CUDA graphs: typically 0.3-1 GiB for 7-14B models (the public start-up logs; estimated by
+# profile_cudagraph_memory in vllm/v1/worker/gpu_model_runner.py); vLLM
 # printed 0.35 GiB for Qwen2.5-7B (28 layers) at v0.22. Scales with depth and width.
 GRAPH_BASE_GIB = 0.10
 GRAPH_PER_LAYER_GIB = 0.009
@@ -184,7 +185,7 @@ def kv_bytes_per_token(model: ModelSpec, kv_cache_dtype: str = "auto", tp: int =
     """Per GPU: 2 (K and V) x layers x KV heads on this GPU x head_dim x dtype bytes.
 
     KV heads split across tensor-parallel ranks and are replicated when there are fewer heads than
-    ranks (/work/shared/reference/vllm.md, step 6). MLA models (DeepSeek V2/V3/R1) cache one latent
+    ranks (vLLM's ModelConfig.get_num_kv_heads). MLA models (DeepSeek V2/V3/R1) cache one latent
     of kv_lora_rank + rope dims per layer, the same on every rank (vllm/attention MLA backends).
     """
     size = kv_dtype_bytes(kv_cache_dtype)
@@ -195,7 +196,7 @@ def kv_bytes_per_token(model: ModelSpec, kv_cache_dtype: str = "auto", tp: int =
 
 
 def weights_gib(model: ModelSpec, tp: int = 1) -> float:
-    """Loaded size per GPU: checkpoint GB / 1.0737 (/work/shared/reference/models.md), / TP."""
+    """Loaded size per GPU: checkpoint GB (the Hub's safetensors total_size) / 1.0737, / TP."""
     factor = LOAD_FACTOR.get(model.quantization, 1.0)
     return model.checkpoint_gb() * GB / GIB * factor / max(1, tp)
 
@@ -250,7 +251,7 @@ def cudagraph_gib(model: ModelSpec) -> float:
 def lora_gib(model: ModelSpec, max_loras: int, rank: int, tp: int = 1) -> float:
     """LoRA slots vLLM preallocates: A (rank x in) and B (out x rank) for every target module
     (q, k, v, o, gate, up, down) of every layer, max_loras times, 16-bit
-    (/work/shared/reference/vllm.md: ~130 MiB per rank-16 slot on a 14B model)."""
+    (vllm/lora/models.py: ~130 MiB per rank-16 slot on a 14B model)."""
     if max_loras <= 0:
         return 0.0
     h = model.hidden

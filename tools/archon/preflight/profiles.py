@@ -10,14 +10,15 @@ from pathlib import Path
 from typing import Any
 
 from archon.errors import UsageError
-from archon.paths import DATA_DIR
+from archon.paths import data_file
 from archon.preflight._yaml import load_yaml
 
-BUILTIN_PROFILES = DATA_DIR / "gpus" / "profiles.yaml"
+BUILTIN_PROFILES = data_file("gpus", "profiles.yaml")
 ENV_PROFILES = "ARCHON_GPU_PROFILES"
 
 # torch.cuda.mem_get_info() reports less than nvidia-smi: 24576 MiB vs 23.58 GiB on a 3090,
-# 81559 MiB vs 79.1 GiB on an H100 (/work/shared/reference/gpus.md: "typically 0.3-0.9 GiB lower").
+# 81559 MiB vs 79.1 GiB on an H100: typically 0.3-0.9 GiB lower, as the public start-up logs in
+# benchmarks/vllm-startups.jsonl show.
 DEFAULT_VISIBLE_OFFSET_MIB = 450
 
 MIB = 1024**2

@@ -57,10 +57,6 @@ class VllmVersion:
     def graphs_budgeted(self) -> bool:
         return self.at_least(GRAPHS_BUDGETED)
 
-    @property
-    def legacy_profiler(self) -> bool:
-        return not self.at_least(PROFILER_SPLIT)
-
 
 def parse_version_text(text: str) -> tuple[int, int, int]:
     version = VllmVersion.parse(text)

@@ -8,7 +8,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from archon.paths import DATA_DIR, repo_root
+from archon.paths import data_file
 
 
 @dataclass(frozen=True)
@@ -19,8 +19,9 @@ class ToolSpec:
     ldflags: tuple[str, ...] = ()
     version_args: tuple[str, ...] = ("version",)
     version_expect: str = "{version}"
-    # A wrapper module (a folder holding go.mod) to build from instead of `go install pkg@version`:
-    # needed where the module cannot be installed directly (k8s.io/kubernetes' staging replaces).
+    # A wrapper module to build from instead of `go install pkg@version` (a folder holding go.mod,
+    # shipped under archon/data, e.g. "gomod/kubernetes"): needed where the module cannot be
+    # installed directly (k8s.io/kubernetes' staging replaces).
     wrapper: str = ""
     # Extra environment for the build (for example GOTOOLCHAIN when a module needs a newer Go).
     env: dict[str, str] = field(default_factory=dict)
@@ -33,7 +34,7 @@ class ToolSpec:
         return text.replace("{version}", self.version)
 
     def wrapper_dir(self) -> Path | None:
-        return (repo_root() / self.wrapper) if self.wrapper else None
+        return data_file(*self.wrapper.split("/")) if self.wrapper else None
 
 
 def _spec(name: str, raw: dict[str, Any]) -> ToolSpec:
@@ -51,7 +52,7 @@ def _spec(name: str, raw: dict[str, Any]) -> ToolSpec:
 
 @cache
 def _raw() -> dict[str, Any]:
-    with (DATA_DIR / "toolchain.json").open(encoding="utf-8") as fh:
+    with data_file("toolchain.json").open(encoding="utf-8") as fh:
         data: dict[str, Any] = json.load(fh)
     return data
 

@@ -38,6 +38,9 @@ metadata:
   name: {{ include "archon.componentName" (dict "root" .root "component" (printf "%s-config" .name)) }}
   labels:
     {{- include "archon.labels" (dict "root" .root "component" .name) | nindent 4 }}
+  annotations:
+    # ArgoCD applies it before the Deployment that mounts it (wave 0).
+    argocd.argoproj.io/sync-wave: "-1"
 data:
   vllm-config.yaml: |
     {{- include "archon.server.configFile" . | nindent 4 }}

@@ -25,9 +25,13 @@ metadata:
   name: {{ include "archon.componentName" (dict "root" $root "component" .name) }}
   labels:
     {{- include "archon.labels" (dict "root" $root "component" .name) | nindent 4 }}
+  annotations:
+    # ArgoCD sync wave: after the ServiceAccount and the configs (-1), before the gateway (1).
+    argocd.argoproj.io/sync-wave: "0"
 spec:
   replicas: {{ $v.replicaCount }}
   revisionHistoryLimit: 3
+  progressDeadlineSeconds: {{ $v.progressDeadlineSeconds }}
   strategy:
     {{- toYaml $v.strategy | nindent 4 }}
   selector:

@@ -7,6 +7,8 @@ metadata:
   name: {{ include "archon.componentName" (dict "root" .root "component" .name) }}
   labels:
     {{- include "archon.labels" (dict "root" .root "component" .name) | nindent 4 }}
+  annotations:
+    argocd.argoproj.io/sync-wave: "0"
 spec:
   type: {{ $v.service.type }}
   selector:

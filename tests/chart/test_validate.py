@@ -1,0 +1,187 @@
+"""templates/_validate.tpl and the schema: values that render but can never run are refused with
+one line naming the keys and the fix."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import yaml
+
+from .helpers import CHART, PROFILES, REPO_ROOT, SCENARIOS, Obj, one
+
+pytestmark = pytest.mark.slow
+
+
+def test_extra_config_cannot_shadow_a_managed_setting(render_error: Callable[..., str]) -> None:
+    err = render_error({"model": {"extraConfig": {"max-model-len": 32768}}})
+    assert "model.extraConfig.max-model-len" in err and "fix:" in err
+
+
+@pytest.mark.parametrize(
+    ("values", "names"),
+    [
+        (
+            {"podLabels": {"app.kubernetes.io/component": "x"}},
+            ["podLabels.app.kubernetes.io/component"],
+        ),
+        (
+            {"podLabels": {"app.kubernetes.io/instance": "x"}},
+            ["podLabels.app.kubernetes.io/instance"],
+        ),
+        ({"podLabels": {"app.kubernetes.io/name": "x"}}, ["podLabels.app.kubernetes.io/name"]),
+        ({"podAnnotations": {"checksum/config": "x"}}, ["podAnnotations.checksum/config"]),
+    ],
+    ids=["component", "instance", "name", "checksum"],
+)
+def test_pod_labels_and_annotations_the_chart_owns_are_refused(
+    values: Obj, names: list[str], render_error: Callable[..., str]
+) -> None:
+    err = render_error(values)
+    for name in names:
+        assert name in err
+    assert "fix: remove" in err and len(err.strip().splitlines()) <= 3
+
+
+def test_schema_refuses_a_misspelt_key_and_a_bad_enum(render_error: Callable[..., str]) -> None:
+    assert "maxModelLength" in render_error({"model": {"maxModelLength": 4096}})
+    assert "kvCacheDtype" in render_error({"model": {"kvCacheDtype": "int4"}})
+    assert "gpuMemoryUtilization" in render_error({"model": {"gpuMemoryUtilization": 1.5}})
+
+
+@pytest.mark.parametrize(
+    "rolling", [{"maxSurge": 1}, {"maxSurge": "25%"}, None], ids=["count", "percent", "k8s-default"]
+)
+def test_surge_beyond_the_node_gpus_is_refused(
+    rolling: Obj | None, render_error: Callable[..., str]
+) -> None:
+    strategy: Obj = {"type": "RollingUpdate"}
+    if rolling is not None:
+        strategy["rollingUpdate"] = rolling
+    err = render_error({"strategy": strategy})
+    assert (
+        "strategy" in err
+        and "gpu.nodeCapacity=1" in err
+        and "fix: set strategy.type: Recreate" in err
+    )
+    assert len(err.strip().splitlines()) <= 3, "one message, not a template dump"
+
+
+@pytest.mark.parametrize(
+    "rolling",
+    [
+        {"maxSurge": 0, "maxUnavailable": 0},
+        {"maxSurge": "0%", "maxUnavailable": 0},
+        {"maxSurge": 0, "maxUnavailable": "0%"},
+    ],
+    ids=["counts", "percent-surge", "percent-unavailable"],
+)
+def test_no_surge_and_no_unavailable_is_refused(
+    rolling: Obj, render_error: Callable[..., str]
+) -> None:
+    err = render_error({"strategy": {"type": "RollingUpdate", "rollingUpdate": rolling}})
+    assert "strategy.rollingUpdate.maxSurge=0" in err
+    assert "maxUnavailable may not be 0 when maxSurge is 0" in err
+    assert "fix: set strategy.rollingUpdate.maxUnavailable: 1" in err
+    assert len(err.strip().splitlines()) <= 3, "one message, not a template dump"
+
+
+@pytest.mark.parametrize("field", ["maxSurge", "maxUnavailable"])
+def test_a_percentage_above_100_is_refused(field: str, render_error: Callable[..., str]) -> None:
+    rolling = {"maxSurge": 0, "maxUnavailable": 1} | {field: "101%"}
+    err = render_error({"strategy": {"type": "RollingUpdate", "rollingUpdate": rolling}})
+    assert field in err and "101%" in err
+
+
+def test_surge_counts_every_instance_archetype(render_error: Callable[..., str]) -> None:
+    council = yaml.safe_load((REPO_ROOT / "values" / "council.yaml").read_text())
+    surge = {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}
+    err = render_error({**council, "strategy": surge})
+    assert "(gpu.count=1 + archetypes[name=roc].instance.gpu.count=1) = 4 GPUs" in err
+    assert "gpu.nodeCapacity=2" in err
+    assert "fix: set strategy.type: Recreate or raise gpu.nodeCapacity to 4" in err
+    assert len(err.strip().splitlines()) <= 3, "one message, not a template dump"
+
+
+def test_surge_that_fits_the_node_renders(render: Callable[..., list[Obj]]) -> None:
+    surge = {"strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1}}}
+    objects = render({**surge, "gpu": {"nodeCapacity": 2}})
+    assert one(objects, "Deployment")["spec"]["strategy"]["rollingUpdate"]["maxSurge"] == 1
+    no_surge = {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}}
+    assert one(render({"strategy": no_surge}), "Deployment")["spec"]["strategy"] == no_surge
+
+
+@pytest.mark.parametrize(
+    ("values", "names"),
+    [
+        ({"model": {"tensorParallelSize": 2}}, ["model.tensorParallelSize=2", "gpu.count=1"]),
+        ({"replicaCount": 2}, ["replicaCount=2", "gpu.nodeCapacity=1"]),
+        ({"apiKey": {"enabled": True}}, ["apiKey.enabled", "apiKey.existingSecret"]),
+        ({"resources": {"limits": {"nvidia.com/gpu": 1}}}, ["resources.limits.nvidia.com/gpu"]),
+    ],
+    ids=[
+        "tp-vs-count",
+        "replicas",
+        "api-key-no-secret",
+        "gpu-in-resources",
+    ],
+)
+def test_impossible_combinations_fail_with_the_keys_and_a_fix(
+    values: Obj, names: list[str], render_error: Callable[..., str]
+) -> None:
+    err = render_error(values)
+    for name in names:
+        assert name in err
+    assert "fix:" in err
+
+
+def _surge_pods(strategy: Obj, replicas: int) -> int:
+    """Extra pods a rollout adds, rounded up from a percentage like the Deployment controller."""
+    if strategy["type"] != "RollingUpdate":
+        return 0
+    surge = (strategy.get("rollingUpdate") or {}).get("maxSurge", "25%")
+    if isinstance(surge, str):
+        return math.ceil(replicas * int(surge.rstrip("%")) / 100)
+    return int(surge)
+
+
+@pytest.mark.parametrize("values_file", SCENARIOS + PROFILES, ids=lambda p: p.name)
+def test_every_gpu_rollout_fits_the_declared_node(
+    values_file: Path, render: Callable[..., list[Obj]]
+) -> None:
+    """Each GPU Deployment is Recreate, or its surge pods fit gpu.nodeCapacity while the old pods
+    still hold their GPUs (they all roll at once)."""
+    declared = (yaml.safe_load(values_file.read_text()) or {}).get("gpu", {})
+    defaults = yaml.safe_load((CHART / "values.yaml").read_text())["gpu"]
+    capacity = int(declared.get("nodeCapacity", defaults["nodeCapacity"]))
+    during_rollout = 0
+    gpu_deployments = 0
+    for deployment in [o for o in render(values_file) if o["kind"] == "Deployment"]:
+        limits = deployment["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]
+        gpus = sum(int(v) for k, v in limits.items() if k.endswith("/gpu"))
+        if not gpus:
+            continue  # the gateway
+        gpu_deployments += 1
+        spec = deployment["spec"]
+        strategy = spec["strategy"]
+        if strategy["type"] == "Recreate":
+            during_rollout += spec["replicas"] * gpus
+        else:
+            during_rollout += (spec["replicas"] + _surge_pods(strategy, spec["replicas"])) * gpus
+    assert gpu_deployments >= 1
+    assert during_rollout <= capacity, (
+        f"{during_rollout} GPUs during a rollout, node has {capacity}"
+    )
+
+
+def test_a_progress_deadline_inside_the_startup_budget_is_refused(
+    render_error: Callable[..., str],
+) -> None:
+    err = render_error({"progressDeadlineSeconds": 1800})
+    assert "progressDeadlineSeconds=1800 but the startup probe allows 1800 s" in err
+    assert "fix: set progressDeadlineSeconds above 1800" in err
+    assert len(err.strip().splitlines()) <= 3
+    slow = {"probes": {"startup": {"failureThreshold": 400}}}
+    assert "above 4000" in render_error(slow), "a longer probe needs a longer deadline"

@@ -1,0 +1,68 @@
+"""How `archon deploy`, `status` and `uninstall` fail: helm's failures by type, Archon's own bugs
+never disguised as a helm failure (no cluster needed: helm or the API are replaced where noted)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import archon.deploy.install
+from archon.helm import Helm
+
+KUBECONFIG = """\
+apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]
+contexts: [{name: ctx, context: {cluster: c, user: u}}]
+users: [{name: u, user: {token: t}}]
+current-context: ctx
+"""
+
+
+@pytest.fixture
+def dead_cluster(tmp_path: Path) -> Path:
+    path = tmp_path / "kubeconfig"
+    path.write_text(KUBECONFIG)
+    return path
+
+
+def _bug(*args: object, **kwargs: object) -> None:
+    raise TypeError("an Archon bug")
+
+
+def test_a_bug_in_the_helm_thread_is_an_internal_error(
+    dead_cluster: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run_cli
+) -> None:  # type: ignore[no-untyped-def]
+    values = tmp_path / "v.yaml"
+    values.write_text("{}\n")
+    monkeypatch.setattr(archon.deploy.install, "wait_for_api", lambda api, timeout_s: None)
+    monkeypatch.setattr(Helm, "upgrade_install", _bug)
+    result = run_cli(
+        "deploy", "-f", str(values), "--kubeconfig", str(dead_cluster), "--timeout", "5"
+    )
+    assert result.code == 70
+    assert "internal error: TypeError: an Archon bug" in result.err
+    assert "release" not in result.err.splitlines()[-1]  # not reported as a failed rollout
+
+
+@pytest.mark.parametrize(("command", "verb"), [("status", "status"), ("uninstall", "uninstall")])
+def test_a_bug_in_status_or_uninstall_is_an_internal_error(
+    dead_cluster: Path, monkeypatch: pytest.MonkeyPatch, run_cli, command: str, verb: str
+) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(Helm, verb, _bug)
+    result = run_cli(command, "--kubeconfig", str(dead_cluster))
+    assert result.code == 70
+    assert "internal error: TypeError: an Archon bug" in result.err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", ["status", "uninstall"])
+def test_an_unreachable_cluster_is_one_line(
+    toolchain: dict[str, Path], dead_cluster: Path, run_cli, command: str
+) -> None:  # type: ignore[no-untyped-def]
+    result = run_cli(command, "--kubeconfig", str(dead_cluster), "-n", "ns")
+    assert result.code == 1
+    (line,) = result.err.strip().splitlines()
+    assert f"helm {command}: kubernetes cluster unreachable" in line
+    assert "127.0.0.1:1" in line and "fix: check the cluster" in line

@@ -1,1 +1,0 @@
-"""Benchmarks behind `archon bench ...`: speed and accuracy targets live here, not in tests."""

@@ -1,0 +1,103 @@
+"""What `archon argocd` and `archon tekton` share: connecting, the --simulate switch, --timeout,
+and turning a follow result into one line, JSON and an exit code."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+from archon.cli import options
+from archon.errors import EXIT_OK, EXIT_PROBLEMS
+
+SIMULATE_CHOICES = ("auto", "on", "off")
+
+
+def positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
+    return value
+
+
+def add_common(parser: argparse.ArgumentParser, *, namespace: str, what: str) -> None:
+    options.add_cluster(parser, namespace=False, release=False)
+    parser.add_argument("--namespace", "-n", default=namespace, help=f"namespace of the {what}")
+
+
+def add_wait(parser: argparse.ArgumentParser, *, timeout_s: float, controller: str) -> None:
+    parser.add_argument(
+        "--timeout",
+        type=positive_seconds,
+        default=timeout_s,
+        metavar="SECONDS",
+        help=f"how long to follow before giving up with exit 1 (default {timeout_s:.0f})",
+    )
+    parser.add_argument(
+        "--simulate",
+        choices=SIMULATE_CHOICES,
+        default="auto",
+        help=f"run the {controller} SIMULATION inside this command while it follows; auto: on "
+        "the local `archon cluster` only (it has the CRDs but no controller)",
+    )
+
+
+@dataclass
+class Session:
+    target: Any  # archon.kube.config.ClusterTarget
+    kube: Any  # archon.kube.rest.Kube
+    out: TextIO  # progress: stderr with --output json, else stdout
+    json: bool
+    local: bool
+
+
+def connect(args: argparse.Namespace) -> Session:
+    from archon.kube.client import wait_for_api
+    from archon.kube.rest import Kube
+
+    out = sys.stderr if args.output == "json" else sys.stdout
+    target = options.target(args)
+    print(target.describe(), file=out, flush=True)
+    api = target.api_client()
+    wait_for_api(api, timeout_s=15)
+    return Session(target, Kube(api), out, args.output == "json", _is_local(target))
+
+
+def _is_local(target: Any) -> bool:
+    from archon.cluster.lifecycle import kubeconfig_path
+
+    local = kubeconfig_path().resolve()
+    return any(f.resolve() == local for f in target.files)
+
+
+def simulating(args: argparse.Namespace, session: Session) -> bool:
+    choice = getattr(args, "simulate", "off")
+    return choice == "on" or (choice == "auto" and session.local)
+
+
+def simulation(
+    args: argparse.Namespace, session: Session, make: Any
+) -> AbstractContextManager[Any]:
+    """The simulation as a context (started on enter, stopped on exit), or nothing."""
+    if simulating(args, session):
+        sim: AbstractContextManager[Any] = make()
+        return sim
+    return nullcontext()
+
+
+def finish(session: Session, ok: bool, line: str, report: dict[str, Any]) -> int:
+    """Exit 0 or 1; JSON on stdout with --output json, else the one-line verdict."""
+    report = {"ok": ok, "cluster": session.target.as_dict(), **report}
+    if session.json:
+        print(json.dumps(report, indent=2))
+    elif ok:
+        print(line)
+    else:
+        print(line, file=sys.stderr)
+    return EXIT_OK if ok else EXIT_PROBLEMS
