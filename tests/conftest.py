@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import json
+import os
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -118,3 +121,71 @@ def tiny_chart(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
     schema._schema.cache_clear()
     return chart
+
+
+# --- the real local control plane, one per test session ----------------------------------------
+
+
+CLUSTER_TOOLS = [
+    "etcd",
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "kwok",
+    "kwokctl",
+    "helm",
+]
+# Its own cluster per session (pid: two sessions at once do not share one); a user's
+# `archon cluster up` is left alone.
+TEST_CLUSTER = f"archon-test-{os.getpid()}"
+
+
+def _cluster_built() -> bool:
+    from archon.toolchain import load_specs
+    from archon.toolchain.install import is_installed
+
+    specs = load_specs()
+    return all(is_installed(specs[name]) for name in CLUSTER_TOOLS)
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[Path]:
+    """The kubeconfig of a fresh local cluster shared by every integration file of the session.
+
+    Skipped when the cluster binaries are not built, except in CI (CI=true), where `up` builds
+    them. Deleted at the end, also after a failed `up`: no control plane is left running."""
+    from archon.cluster.lifecycle import down, up
+
+    if not _cluster_built() and os.environ.get("CI") != "true":
+        pytest.skip("cluster binaries not built: run `archon toolchain install`")
+    previous = os.environ.get("ARCHON_CLUSTER")
+    os.environ["ARCHON_CLUSTER"] = TEST_CLUSTER
+    try:
+        down(out=io.StringIO())  # nothing left from an earlier session of the same pid
+        info = up(None, out=io.StringIO())
+        assert info.running
+        yield info.kubeconfig
+    finally:
+        down(out=io.StringIO())
+        if previous is None:
+            os.environ.pop("ARCHON_CLUSTER", None)
+        else:
+            os.environ["ARCHON_CLUSTER"] = previous
+
+
+@pytest.fixture(scope="session")
+def kube(cluster: Path) -> Any:
+    from archon.kube.client import api_client
+    from archon.kube.rest import Kube
+
+    return Kube(api_client(cluster))
+
+
+@pytest.fixture
+def namespace(request: pytest.FixtureRequest, kube: Any) -> Iterator[str]:
+    """A namespace per test, deleted afterwards so its pods give their GPU back."""
+    from cluster_support import drop_namespace
+
+    name = "it-" + request.node.originalname.removeprefix("test_").replace("_", "-")[:40]
+    yield name
+    drop_namespace(kube, name)

@@ -7,9 +7,6 @@ the cluster binaries are not built, except in CI (CI=true), where the fixture bu
 from __future__ import annotations
 
 import io
-import os
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,78 +14,14 @@ import pytest
 import yaml
 
 from archon.errors import ArchonError, CommandFailed, ProblemsFound
+from cluster_support import drop_namespace
+from cluster_support import pods as live_pods
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 pytestmark = pytest.mark.integration
 
-CLUSTER_TOOLS = [
-    "etcd",
-    "kube-apiserver",
-    "kube-controller-manager",
-    "kube-scheduler",
-    "kwok",
-    "kwokctl",
-    "helm",
-]
 TIMEOUT_S = 90  # helm --wait bound for installs that must succeed (they take seconds here)
-
-
-def _built() -> bool:
-    from archon.toolchain import load_specs
-    from archon.toolchain.install import is_installed
-
-    specs = load_specs()
-    return all(is_installed(specs[name]) for name in CLUSTER_TOOLS)
-
-
-# Its own cluster per session (pid: two sessions at once do not share one); a user's
-# `archon cluster up` is left alone.
-TEST_CLUSTER = f"archon-test-{os.getpid()}"
-
-
-@pytest.fixture(scope="session")
-def cluster() -> Iterator[Path]:
-    from archon.cluster.lifecycle import down, up
-
-    if not _built() and os.environ.get("CI") != "true":
-        pytest.skip("cluster binaries not built: run `archon toolchain install`")
-    previous = os.environ.get("ARCHON_CLUSTER")
-    os.environ["ARCHON_CLUSTER"] = TEST_CLUSTER
-    try:
-        down(out=io.StringIO())  # a fresh cluster: nothing left from an earlier session
-        info = up(None, out=io.StringIO())
-        assert info.running
-        yield info.kubeconfig
-    finally:
-        down(out=io.StringIO())  # also after a failed `up`: no control plane left running
-        if previous is None:
-            os.environ.pop("ARCHON_CLUSTER", None)
-        else:
-            os.environ["ARCHON_CLUSTER"] = previous
-
-
-@pytest.fixture
-def namespace(request: pytest.FixtureRequest, kube: Any) -> Iterator[str]:
-    """A namespace per test, deleted afterwards so its pods give their GPU back."""
-    name = "it-" + request.node.originalname.removeprefix("test_").replace("_", "-")[:40]
-    yield name
-    _drop(kube, name)
-
-
-def _drop(kube: Any, name: str) -> None:
-    kube.delete(f"/api/v1/namespaces/{name}")
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and _pods(kube, name, terminating=True):
-        time.sleep(0.5)
-
-
-@pytest.fixture
-def kube(cluster: Path) -> Any:
-    from archon.kube.client import api_client
-    from archon.kube.rest import Kube
-
-    return Kube(api_client(cluster))
 
 
 def _values(tmp_path: Path, name: str, data: dict[str, Any]) -> Path:
@@ -106,14 +39,6 @@ def _deploy(files: list[Path], namespace: str, *, timeout: int = TIMEOUT_S, dry:
         files, namespace=namespace, target=local_target(), timeout_s=timeout, dry_run=dry
     )
     return deploy(opts, out=out), out.getvalue()
-
-
-def _pods(kube: Any, namespace: str, *, terminating: bool = False) -> list[dict[str, Any]]:
-    return [
-        p
-        for p in kube.items(f"/api/v1/namespaces/{namespace}/pods")
-        if terminating or not p["metadata"].get("deletionTimestamp")
-    ]
 
 
 def _node_labels(kube: Any, name: str) -> dict[str, str]:
@@ -154,10 +79,15 @@ def test_server_side_dry_run_admits_every_scenario(cluster: Path, kube: Any, val
         "/api/v1/namespaces",
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}},
     )
+    if "metrics" in yaml.safe_load(values.read_text()):
+        from archon.gitops.crds import install_crds
+
+        # the opt-in ServiceMonitor and PrometheusRule, judged by the pinned upstream CRDs
+        install_crds(kube, "prometheus-operator", out=io.StringIO())
     result, _ = _deploy([values], namespace, dry=True)
     assert result.status == "dry-run"
     assert result.objects >= 2
-    assert _pods(kube, namespace) == []  # a dry-run applies nothing
+    assert live_pods(kube, namespace) == []  # a dry-run applies nothing
 
 
 def test_install_ready_then_recreate_upgrade_on_one_gpu(
@@ -166,11 +96,11 @@ def test_install_ready_then_recreate_upgrade_on_one_gpu(
     first, printed = _deploy([NVIDIA], namespace)
     assert first.revision == 1 and first.status == "deployed"
     assert "scheduled on gpu-rtx5080-0" in printed and ": ready" in printed
-    before = _pods(kube, namespace)[0]["metadata"]["labels"]["pod-template-hash"]
+    before = live_pods(kube, namespace)[0]["metadata"]["labels"]["pod-template-hash"]
     change = _values(tmp_path, "change.yaml", {"model": {"maxModelLen": 4096}})
     second, _ = _deploy([NVIDIA, change], namespace)
     assert second.revision == 2 and second.status == "deployed"
-    pods = _pods(kube, namespace)
+    pods = live_pods(kube, namespace)
     assert len(pods) == 1  # Recreate: the old pod gave its GPU back before the new one started
     assert pods[0]["metadata"]["labels"]["pod-template-hash"] != before
     configs = kube.items(f"/api/v1/namespaces/{namespace}/configmaps")
@@ -193,7 +123,7 @@ def test_surge_strategy_is_refused_at_render_time(
     with pytest.raises(ArchonError) as info:
         _deploy([NVIDIA, surge], namespace)
     assert "RollingUpdate" in info.value.line()
-    assert _pods(kube, namespace) == []
+    assert live_pods(kube, namespace) == []
 
 
 def test_failed_upgrade_rolls_back_and_says_why(
@@ -213,7 +143,7 @@ def test_failed_upgrade_rolls_back_and_says_why(
     assert result.code == 1
     assert "rolled back" in result.err
     assert "Insufficient nvidia.com/gpu" in result.err
-    pods = _pods(kube, namespace)
+    pods = live_pods(kube, namespace)
     assert len(pods) == 1
     limits = pods[0]["spec"]["containers"][0]["resources"]["limits"]
     assert limits["nvidia.com/gpu"] in ("1", 1)  # the previous revision is back
@@ -233,7 +163,7 @@ def test_uninstall_keeps_the_pvc_and_reinstall_reuses_it(
     kept = uninstall(local_target(), namespace, "archon", out=out)
     assert kept == [claims[0]["metadata"]["name"]]
     assert "kept PVC" in out.getvalue()
-    assert _pods(kube, namespace) == []
+    assert live_pods(kube, namespace) == []
     _deploy([NVIDIA], namespace)
     again = kube.items(f"/api/v1/namespaces/{namespace}/persistentvolumeclaims")
     assert [c["metadata"]["uid"] for c in again] == [uid]
@@ -282,12 +212,12 @@ def test_each_vendor_lands_on_its_own_node(cluster: Path, kube: Any) -> None:
     ):
         try:
             _deploy([values], namespace)
-            pods = _pods(kube, namespace)
+            pods = live_pods(kube, namespace)
             assert len(pods) == 1
             labels = _node_labels(kube, pods[0]["spec"]["nodeName"])
             assert label in labels and other not in labels
         finally:
-            _drop(kube, namespace)
+            drop_namespace(kube, namespace)
 
 
 def test_preflight_fail_applies_nothing(

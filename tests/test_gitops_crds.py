@@ -87,14 +87,17 @@ def test_schema_files_follow_kubeconforms_layout() -> None:
 
 def test_pins_name_modules_and_exact_versions() -> None:
     sets = crds.crd_sets()
-    assert set(sets) == {"argocd", "tekton"}
+    assert set(sets) == {"argocd", "prometheus-operator", "tekton"}
     assert sets["argocd"].module == "github.com/argoproj/argo-cd/v3"
     for pins in sets.values():
         assert pins.version.startswith("v") and pins.version.count(".") == 2
         assert pins.paths
     with pytest.raises(UsageError) as info:
         crds.crd_set("flux")
-    assert info.value.line() == "unknown CRD set 'flux'; fix: use one of: argocd, tekton"
+    assert (
+        info.value.line()
+        == "unknown CRD set 'flux'; fix: use one of: argocd, prometheus-operator, tekton"
+    )
 
 
 def test_a_module_the_proxy_cannot_give_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:

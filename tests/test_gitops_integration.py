@@ -3,18 +3,16 @@ upstream CRDs, the controllers played by the ArgoCD and Tekton SIMULATIONs (arch
 
 What is real here: the API server and its admission of every object, the scheduler placing the
 pods on the fake GPU nodes, kwok running them, helm rendering the chart, helm installing it in
-the pipeline's deploy task. One cluster per session (shared with the other integration files
-through the same name); every wait is bounded. Skipped when the cluster binaries are not built,
-except in CI (CI=true), where the fixture builds them.
+the pipeline's deploy task. The session's one cluster (the `cluster` fixture of conftest.py);
+every wait is bounded.
 """
 
 from __future__ import annotations
 
 import io
 import json
-import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,57 +21,23 @@ import pytest
 pytestmark = pytest.mark.integration
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-CLUSTER_TOOLS = ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"]
-CLUSTER_TOOLS += ["kwokctl", "helm"]
-TEST_CLUSTER = f"archon-test-{os.getpid()}"  # the session's cluster (see the other files)
 CI_NAMESPACE = "it-gitops-runs"
 
 
-def _built() -> bool:
-    from archon.toolchain import load_specs
-    from archon.toolchain.install import is_installed
-
-    specs = load_specs()
-    return all(is_installed(specs[name]) for name in CLUSTER_TOOLS)
-
-
-@pytest.fixture(scope="session")
-def gitops_kubeconfig() -> Iterator[Path]:
-    from archon.cluster.lifecycle import cluster_status, down, up
-
-    if not _built() and os.environ.get("CI") != "true":
-        pytest.skip("cluster binaries not built: run `archon toolchain install`")
-    previous = os.environ.get("ARCHON_CLUSTER")
-    os.environ["ARCHON_CLUSTER"] = TEST_CLUSTER
-    started = not cluster_status().running
-    try:
-        info = up(None, out=io.StringIO())
-        yield info.kubeconfig
-    finally:
-        if started:
-            down(out=io.StringIO())
-        if previous is None:
-            os.environ.pop("ARCHON_CLUSTER", None)
-        else:
-            os.environ["ARCHON_CLUSTER"] = previous
-
-
 @pytest.fixture(scope="module")
-def kube(gitops_kubeconfig: Path) -> Any:
+def kube(kube: Any) -> Any:
+    """The session's cluster, with the ArgoCD and Tekton CRDs and the runs' namespace."""
     from archon.gitops.setup import ensure_namespace, install_gitops
-    from archon.kube.client import api_client
-    from archon.kube.rest import Kube
 
-    client = Kube(api_client(gitops_kubeconfig))
-    install_gitops(client, out=io.StringIO())
-    ensure_namespace(client, CI_NAMESPACE)
-    return client
+    install_gitops(kube, out=io.StringIO())
+    ensure_namespace(kube, CI_NAMESPACE)
+    return kube
 
 
 @pytest.fixture
-def cli(run_cli: Callable[..., Any], gitops_kubeconfig: Path) -> Callable[..., Any]:
+def cli(run_cli: Callable[..., Any], cluster: Path) -> Callable[..., Any]:
     def _run(*argv: str) -> Any:
-        return run_cli(*argv, "--kubeconfig", str(gitops_kubeconfig))
+        return run_cli(*argv, "--kubeconfig", str(cluster))
 
     return _run
 
@@ -253,13 +217,13 @@ def test_forced_failure_hook_names_task_and_step(
     assert "forced failure (simulation test hook)" in line
 
 
-def test_cancel_stops_the_run(kube: Any, cli: Any, gitops_kubeconfig: Path) -> None:
+def test_cancel_stops_the_run(kube: Any, cli: Any, cluster: Path) -> None:
     from archon.gitops import tekton
     from archon.gitops.argocd import checkout_root
     from archon.kube.config import resolve_target
     from archon.simulation.tekton import TektonSimulation
 
-    target = resolve_target(gitops_kubeconfig)
+    target = resolve_target(cluster)
     sim = TektonSimulation(
         kube,
         namespace=CI_NAMESPACE,
@@ -304,3 +268,44 @@ def test_unknown_param_exits_2_naming_it(kube: Any, cli: Any) -> None:
     assert result.code == 2
     assert "--param: the pipeline has no parameter 'nmespace'" in result.err
     assert "namespace" in result.err.split("use one of:")[1]
+
+
+def test_a_task_left_running_by_a_stopped_simulation_fails_and_is_never_rerun(
+    kube: Any, cli: Any, cluster: Path
+) -> None:
+    from archon.gitops import tekton
+    from archon.gitops.argocd import checkout_root
+    from archon.kube.config import resolve_target
+    from archon.simulation.tekton import ORPHANED, TektonSimulation
+
+    def sim(**extra: Any) -> TektonSimulation:
+        return TektonSimulation(
+            kube,
+            namespace=CI_NAMESPACE,
+            target=resolve_target(cluster),
+            repo_root=checkout_root(),
+            **extra,
+        )
+
+    started = cli(*_run_args("--simulate", "off", "--no-wait", "-o", "json"))
+    name = json.loads(started.out)["pipelinerun"]
+    lint = tekton.path("TaskRun", CI_NAMESPACE, f"{name}-lint")
+    with sim(delays={"lint": 60.0}, stop_grace_s=0.5):
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if any(
+                t["metadata"]["name"] == f"{name}-lint" for t in kube.items(lint.rsplit("/", 1)[0])
+            ):
+                break
+            time.sleep(0.3)
+    ended = kube.get(lint)["status"]["conditions"][0]
+    assert (ended["status"], ended["reason"]) == ("False", "Failed")
+    assert ORPHANED in ended["message"]
+    with sim():  # a later simulation finishes the run; it does not run lint again
+        followed = cli("tekton", "status", name, "-n", CI_NAMESPACE)
+        deadline = time.monotonic() + 30
+        while followed.code != 1 or "Failed" not in followed.err:
+            assert time.monotonic() < deadline, followed.err
+            time.sleep(0.5)
+            followed = cli("tekton", "status", name, "-n", CI_NAMESPACE)
+    assert "task lint step lint: Failed" in followed.err

@@ -263,10 +263,18 @@ def test_deployer_role_may_change_only_what_the_chart_renders(
         for group in rule["apiGroups"]
         for resource in rule["resources"]
     }
-    plural = {(g, k.lower() + ("es" if k.endswith("s") else "s")) for g, k in argocd_kinds}
+    plural = {(g, _plural(k.lower())) for g, k in argocd_kinds}
     # helm's release records are Secrets; everything else is a kind the chart renders
     assert writable == plural | {("", "secrets")}
     assert "*" not in json.dumps(role["rules"])
+
+
+def _plural(kind: str) -> str:
+    if kind.endswith("s"):
+        return kind + "es"
+    if kind.endswith("y"):
+        return kind[:-1] + "ies"
+    return kind + "s"
 
 
 def test_rbac_outside_the_namespace_is_read_only_but_for_the_release_namespace() -> None:

@@ -13,6 +13,7 @@ import pytest
 
 from archon.errors import UsageError
 from archon.gitops import argocd, tekton
+from archon.gitops.objects import CrdsMissing
 from archon.kube.follow import follow
 from archon.simulation import argocd as argo_sim
 from archon.simulation import tekton as tekton_sim
@@ -405,7 +406,7 @@ def test_tekton_substitution_dependencies_and_when() -> None:
 
 def test_missing_crds_say_how_to_install_them() -> None:
     kube = RecordedKube([{}])
-    with pytest.raises(argocd.CrdsMissing) as argo:
+    with pytest.raises(CrdsMissing) as argo:
         argocd.require_crds(kube)  # type: ignore[arg-type]
     assert argo.value.exit_code == 2
     assert argo.value.line() == (
@@ -413,6 +414,100 @@ def test_missing_crds_say_how_to_install_them() -> None:
         "https://github.com/argoproj/argo-cd/manifests/crds?ref=v3.5.7) or run "
         "`archon cluster up --gitops`"
     )
-    with pytest.raises(tekton.CrdsMissing) as tkn:
+    with pytest.raises(CrdsMissing) as tkn:
         tekton.require_crds(kube)  # type: ignore[arg-type]
     assert tkn.value.exit_code == 2 and "archon cluster up --gitops" in tkn.value.fix
+
+
+def test_follow_a_run_to_its_failing_task() -> None:
+    def frame(name: str) -> dict[str, Any]:
+        run, taskruns = _run(name)
+        objs = {tekton.path("PipelineRun", "archon-ci", "r"): run}
+        for tr in taskruns:
+            objs[tekton.path("TaskRun", "archon-ci", tr["metadata"]["name"])] = tr
+        return objs
+
+    running, failed = frame("run-running.json"), frame("run-failed.json")
+    kube = RecordedKube([running, running, failed])
+    watch = tekton.RunWatch(kube, "archon-ci", "r")  # type: ignore[arg-type]
+
+    def poll() -> Any:
+        snap = watch.snapshot()
+        kube.advance()
+        return snap
+
+    clock = FakeClock()
+    out = io.StringIO()
+    result = follow(poll, timeout_s=60, out=out, clock=clock, sleep=clock.sleep)
+    assert not result.ok
+    assert result.reason.endswith(
+        'task render-validate step validate: Failed: "step-validate" exited with code 1'
+    )
+    assert out.getvalue().count("task preflight (taskrun/archon-r5t1w-preflight): Running") == 1
+
+
+def test_logs_stream_each_step_of_a_pod_until_it_ends() -> None:
+    """The log endpoint is served here on loopback, as the API server proxies the kubelet's."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from kubernetes import client
+
+    from archon.kube.rest import Kube
+
+    seen: list[str] = []
+    pods = {"archon-f9q4m-render-validate-pod", "archon-f9q4m-lint-pod"}
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+        def do_GET(self) -> None:
+            seen.append(self.path)
+            name = self.path.split("?")[0].rsplit("/", 2)
+            if self.path.split("?")[0].endswith("/log"):
+                container = self.path.split("container=")[1].split("&")[0]
+                body = f"{container}: line one\n{container}: line two\n".encode()
+                self.send_response(200)
+                self.send_header("content-type", "text/plain")
+            elif name[-1] in pods:
+                body = json.dumps({"metadata": {"name": name[-1]}}).encode()
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+            else:
+                body = json.dumps({"reason": "NotFound", "message": "not found"}).encode()
+                self.send_response(404)
+                self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        configuration = client.Configuration()
+        configuration.host = f"http://127.0.0.1:{server.server_address[1]}"
+        kube = Kube(client.ApiClient(configuration))
+        run, taskruns = _run("run-failed.json")
+        out = io.StringIO()
+        streamed = tekton.logs(kube, run, taskruns[1:3], out=out, timeout_s=10)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert streamed == 2  # render-validate's two steps; preflight's pod is gone
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("[preflight] pod archon-f9q4m-preflight-pod is gone; steps:")
+    assert lines[1:] == [
+        "[render-validate go] step-go: line one",
+        "[render-validate go] step-go: line two",
+        "[render-validate validate] step-validate: line one",
+        "[render-validate validate] step-validate: line two",
+    ]
+    log_calls = [p for p in seen if "/log?" in p]
+    assert log_calls[0] == (
+        "/api/v1/namespaces/archon-ci/pods/archon-f9q4m-render-validate-pod/log"
+        "?container=step-go&follow=true"
+    )

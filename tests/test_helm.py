@@ -224,8 +224,12 @@ def test_real_helm_on_a_dead_cluster_is_unreachable(
             helm.uninstall("archon", "ns", timeout_s=5)
         else:
             helm.releases("ns")
-    assert "127.0.0.1:1" in info.value.line()
-    assert "fix: check the cluster" in info.value.line()
+    assert info.value.line() == (
+        "helm cannot reach the Kubernetes API at https://127.0.0.1:1; fix: start the cluster "
+        "(`archon cluster up` for the local one) or choose another with --kubeconfig/--kube-context"
+    )
+    assert info.value.exit_code == 2
+    assert "connection refused" in info.value.stderr  # helm's own words are kept
 
 
 @pytest.mark.slow

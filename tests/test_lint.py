@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from archon.errors import UsageError
 from archon.lint import lint_files
 from archon.schema import key_path
 
@@ -36,9 +37,14 @@ def test_clean_file_has_no_problems(tiny_chart: Path, tmp_path: Path) -> None:
         ),
         ("model: {gpuMemoryUtilization: 0}\n", "model.gpuMemoryUtilization", "out of range", "> 0"),
         ("vendor: intel\n", "vendor", "'intel' is not allowed", "use one of: 'nvidia', 'amd'"),
-        ("replicas: many\n", "replicas", "'many' is not of type integer", "write a integer"),
+        ("replicas: many\n", "replicas", "'many' is not of type integer", "write an integer"),
         ("tolerations: [{key: a, efect: x}]\n", "tolerations[0].efect", "unknown key", "effect"),
-        ("model: {name: null}\n", "model.name", "required key 'name' is missing", "set name"),
+        (
+            "model: {name: null}\n",
+            "model.name",
+            "required key 'name' is missing",
+            "set model.name, or remove the `name: null` line",
+        ),
     ],
 )
 def test_each_problem_names_key_value_and_fix(
@@ -96,10 +102,11 @@ def test_non_string_keys_are_reported_not_crashed_on(tiny_chart: Path, tmp_path:
     assert [(p.key, p.message) for p in problems] == [("1", "unknown key '1'")]
 
 
-def test_settings_vllm_refuses_count_even_without_a_gpu_profile(
-    tiny_chart: Path, tmp_path: Path
-) -> None:
-    # NaN passes every JSON-schema bound; the preflight's settings check does not need a card.
-    problems = lint_files([write(tmp_path, "model: {gpuMemoryUtilization: .nan}\n")])
-    assert [p.key for p in problems] == ["model.gpuMemoryUtilization"]
-    assert problems[0].source == str(tmp_path / "v.yaml")
+def test_nan_is_refused_when_the_file_is_read(tiny_chart: Path, tmp_path: Path) -> None:
+    # NaN passes every JSON-schema bound, and JSON (helm's and the API server's form of values)
+    # has no NaN: the reader refuses it, naming the line, before any check runs.
+    path = write(tmp_path, "model: {gpuMemoryUtilization: .nan}\n")
+    with pytest.raises(UsageError) as info:
+        lint_files([path])
+    assert info.value.line().startswith(f"{path}: .nan at line 1 ")
+    assert info.value.exit_code == 2

@@ -79,3 +79,16 @@ def test_dev_cases_accuracy() -> None:
     assert summary["verdict_correct"] >= summary["verdict_cases"] - len(KNOWN_MISSES)
     assert summary["kv_tokens_error_median_pct"] <= 5.0
     assert summary["weights_error_max_pct"] <= 3.0
+
+
+def test_summary_by_architecture_family() -> None:
+    result = run(DEV)
+    families = result["summary"]["by_family"]
+    assert {"dense", "moe", "mla", "sliding-window+moe"} <= set(families)
+    assert sum(f["cases"] for f in families.values()) == len(result["cases"])
+    hybrid = [c for c in result["cases"] if c["family"] == "sliding-window+moe"]
+    assert hybrid and all("gpt-oss" in c["model"] for c in hybrid)
+    # gpt-oss's two equal groups of full and sliding layers log the same token count as full
+    # attention would: the clean H100 log (50.28 GiB of KV memory) still lands within 1 %
+    clean = next(c for c in hybrid if c["reported"]["kv_cache_gib"] == 50.28)
+    assert clean["errors"]["kv_tokens_rel"] < 0.01

@@ -43,6 +43,16 @@ SEED: dict[str, Any] = {
 }
 
 
+@pytest.fixture(autouse=True)
+def _no_hub_cache(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the cache of Hub reads comes before the catalog: a developer's earlier --refresh must not
+    # change these figures, and no test here may reach the real Hub
+    monkeypatch.setenv("ARCHON_CACHE_DIR", str(tmp_path_factory.mktemp("archon-cache")))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
 def with_model(**model: Any) -> dict[str, Any]:
     return {**SEED, "model": {**SEED["model"], **model}}
 
@@ -124,12 +134,21 @@ def test_cli_unusable_input_exit_2(run_cli, args, code, expected) -> None:  # ty
     assert len(result.err.strip().splitlines()) == 1 and "Traceback" not in result.err
 
 
-def test_cli_unknown_model_exit_2(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_cli_unknown_model_exit_2(run_cli, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # a model outside the catalog: the Hub is next
+    monkeypatch.setenv("ARCHON_CACHE_DIR", str(tmp_path / "cache"))
     values = tmp_path / "v.yaml"
     values.write_text("model:\n  name: example/not-a-model\n")
     result = run_cli("preflight", "-f", str(values), "--gpu", "RTX 5080")
     assert result.code == 2
-    assert result.err.startswith(f"{values}: model.name: model 'example/not-a-model' is not in")
+    assert result.err.startswith(
+        f"{values}: model.name: example/not-a-model@main is in neither the catalog nor the "
+        "Archon cache, and HF_HUB_OFFLINE is set"
+    )
+    bare = tmp_path / "bare.yaml"
+    bare.write_text("model:\n  name: not-a-repo-id\n")
+    result = run_cli("preflight", "-f", str(bare), "--gpu", "RTX 5080")
+    assert result.code == 2 and "model 'not-a-repo-id' is not in the catalog" in result.err
 
 
 @pytest.mark.parametrize(
@@ -197,7 +216,7 @@ def test_cli_subprocess_one_line_no_traceback_and_fast() -> None:
         "a=p.parse_args(['preflight','--gpu','rtx5080','--output','json'])\n"
         "with contextlib.redirect_stdout(io.StringIO()): a.handler(a)\n"
         "print(' '.join(sorted(m for m in sys.modules if m.split('.')[0] in "
-        "('kubernetes', 'httpx', 'litellm', 'archon'))))\n"
+        "('kubernetes', 'httpx', 'httpx2', 'huggingface_hub', 'litellm', 'archon'))))\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", script],
@@ -209,7 +228,11 @@ def test_cli_subprocess_one_line_no_traceback_and_fast() -> None:
     )
     loaded = set(done.stdout.split())
     assert "archon.preflight.report" in loaded
-    heavy = {m for m in loaded if m.split(".")[0] in ("kubernetes", "httpx", "litellm")}
+    heavy = {
+        m
+        for m in loaded
+        if m.split(".")[0] in ("kubernetes", "httpx", "httpx2", "huggingface_hub", "litellm")
+    }
     heavy |= {m for m in loaded if m.startswith(("archon.helm", "archon.kube", "archon.deploy"))}
     assert not heavy
 

@@ -116,11 +116,11 @@ def test_max_model_len_fit_and_min_utilization_are_the_boundaries() -> None:
     assert not estimate(seed_engine(gpu_memory_utilization=lower), gpu).starts
 
 
-def test_cuda_graphs_are_budgeted_from_v0_21_unless_eager() -> None:
+def test_cuda_graphs_are_budgeted_from_v0_20_unless_eager() -> None:
     gpu = GpuBudget("RTX 5080", 15.48)
     old = estimate(seed_engine(), gpu)
-    new = estimate(seed_engine(version=VllmVersion.parse("0.21.0")), gpu)
-    eager = estimate(seed_engine(version=VllmVersion.parse("0.21.0"), enforce_eager=True), gpu)
+    new = estimate(seed_engine(version=VllmVersion.parse("0.20.0")), gpu)
+    eager = estimate(seed_engine(version=VllmVersion.parse("0.20.0"), enforce_eager=True), gpu)
     assert not old.cudagraph_in_budget and new.cudagraph_in_budget and not eager.cudagraph_in_budget
     assert new.kv_cache_gib == pytest.approx(old.kv_cache_gib - new.cudagraph_gib)
     assert eager.kv_cache_gib == pytest.approx(old.kv_cache_gib)

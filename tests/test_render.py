@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from archon.errors import ProblemsFound
 from archon.helm import RenderFailed
 from archon.render import render_chart, render_values
 from archon.values import ValuesSet
@@ -32,13 +33,18 @@ def test_shell_metacharacters_pass_through_literally(
     assert not marker.exists()
 
 
-def test_template_fail_becomes_one_line(tiny_chart: Path, toolchain) -> None:  # type: ignore[no-untyped-def]
-    with pytest.raises(RenderFailed) as info:
-        render_chart([], overrides={"replicas": 3})
+def test_template_fail_becomes_one_line(tiny_chart: Path, tmp_path: Path, toolchain) -> None:  # type: ignore[no-untyped-def]
+    values = tmp_path / "v.yaml"
+    values.write_text("replicas: 3\n")
+    with pytest.raises(ProblemsFound) as info:
+        render_chart([values])
     line = info.value.line()
     assert "\n" not in line
-    assert line.startswith("replicas: more than 2 needs a second GPU")
-    assert "execution error at" in info.value.stderr  # helm's full words are kept
+    # the file and the key, not "values:", and the chart's one fix
+    assert line == f"{values}: replicas: more than 2 needs a second GPU; fix: set replicas <= 2"
+    assert line.count("fix:") == 1
+    assert isinstance(info.value.__cause__, RenderFailed)
+    assert "execution error at" in info.value.__cause__.stderr  # helm's full words are kept
 
 
 def test_a_null_in_a_later_file_reaches_helm(tiny_chart: Path, tmp_path: Path, toolchain) -> None:  # type: ignore[no-untyped-def]

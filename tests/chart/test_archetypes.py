@@ -71,7 +71,12 @@ def test_instances_come_from_the_server_templates(toolchain: dict[str, Path]) ->
     for same in ("image", "command", "securityContext", "startupProbe", "ports", "volumeMounts"):
         assert own[same] == vllm[same], same
     assert own["args"][0] == "Qwen/Qwen2.5-Coder-0.5B-Instruct"
-    assert own["resources"]["requests"] == {"cpu": "1", "memory": "2Gi", "nvidia.com/gpu": 1}
+    assert own["resources"]["requests"] == {
+        "cpu": "1",
+        "memory": "2Gi",
+        "nvidia.com/gpu": 1,
+        "ephemeral-storage": "13Gi",  # the scratch volumes + 1Gi
+    }
     assert [c["name"] for c in roc["initContainers"]] == ["download"]
     config = engine_config(objects, "archetype-roc")
     assert config["served-model-name"] == "roc" and config["gpu-memory-utilization"] == 0.1
@@ -118,8 +123,8 @@ def test_instances_get_modest_default_resources(toolchain: dict[str, Path]) -> N
     objects = rendered({**INSTANCE, "instance": bare}, gpu={"nodeCapacity": 2})
     roc = one(objects, "Deployment", "-archetype-roc")["spec"]["template"]["spec"]
     assert roc["containers"][0]["resources"] == {
-        "requests": {"cpu": "1", "memory": "4Gi", "nvidia.com/gpu": 1},
-        "limits": {"cpu": "4", "memory": "8Gi", "nvidia.com/gpu": 1},
+        "requests": {"cpu": "1", "memory": "4Gi", "nvidia.com/gpu": 1, "ephemeral-storage": "13Gi"},
+        "limits": {"cpu": "4", "memory": "8Gi", "nvidia.com/gpu": 1, "ephemeral-storage": "13Gi"},
     }, "not the 14B server's 4 CPUs / 16Gi"
     server = one(objects, "Deployment", "-server")["spec"]["template"]["spec"]
     assert server["containers"][0]["resources"]["requests"]["memory"] == "16Gi"

@@ -37,7 +37,12 @@ def test_notes_warn_first_then_summary_then_commands(
     assert "NVIDIA" in notes[summary] and "8192 tokens" in notes[summary]
     text = "\n".join(notes)
     assert "kubectl --namespace ai port-forward svc/archon-server 8000:8000" in text
-    assert "Authorization" not in text
+    # closed by default: the key the hook Job created, read back for the copy-paste commands
+    assert "get secret archon-api-key -o jsonpath='{.data.api-key}'" in text
+    assert "Authorization: Bearer $ARCHON_API_KEY" in text
+    assert "image vllm/vllm-openai:v0.19.1" in text
+    opened = _notes(run_helm, {"apiKey": {"enabled": False}})
+    assert "Authorization" not in opened
 
 
 def test_notes_with_api_key_and_ingress(
@@ -47,7 +52,8 @@ def test_notes_with_api_key_and_ingress(
     assert "Authorization: Bearer $ARCHON_API_KEY" in keyed
     assert "get secret archon-api-key" in keyed
     assert "WARNING: persistence" not in keyed, "a named StorageClass needs no warning"
-    open_ingress = _notes(run_helm, {"ingress": {"enabled": True}})
+    lan = {"enabled": False, "allowUnauthenticatedExposure": True}
+    open_ingress = _notes(run_helm, {"ingress": {"enabled": True}, "apiKey": lan})
     assert "WARNING: ingress.enabled=true with apiKey.enabled=false" in open_ingress
 
 
@@ -79,7 +85,10 @@ def test_notes_use_the_gateway_key_and_warn_about_an_open_gateway(
     assert "get secret gw -o jsonpath='{.data.master-key}'" in own
     assert ingress_curl in own and "WARNING: ingress" not in own
     # No key anywhere: the gateway is open to whoever reaches the Ingress.
-    open_gateway = _notes(run_helm, {"gateway": {"enabled": True}, "ingress": {"enabled": True}})
+    lan = {"enabled": False, "allowUnauthenticatedExposure": True}
+    open_gateway = _notes(
+        run_helm, {"gateway": {"enabled": True}, "ingress": {"enabled": True}, "apiKey": lan}
+    )
     warning = "WARNING: ingress.enabled=true and the gateway (the Ingress backend) has no key"
     assert warning in open_gateway
     assert "ARCHON_GATEWAY_KEY" not in open_gateway
@@ -95,14 +104,23 @@ def test_notes_give_one_url_per_ingress_host_and_name_the_post_sync_jobs(
     assert f"curl -s http://llm.home.local/v1/models {bearer}" in notes, "no tls for this one"
     assert "PostSync" not in notes
     hosts = [
-        {"host": h, "paths": [{"path": "/", "pathType": "Prefix"}]} for h in ("a.lan", "b.lan")
+        {"host": h, "paths": [{"path": "/v1", "pathType": "Prefix"}]} for h in ("a.lan", "b.lan")
     ]
     open_ingress = _notes(
         run_helm,
         {
             "ingress": {"enabled": True, "hosts": hosts},
+            "apiKey": {"enabled": False, "allowUnauthenticatedExposure": True},
             "test": {"argocdPostSync": {"enabled": True}},
         },
     )
     assert "anyone who reaches a.lan, b.lan can use the GPU" in open_ingress
     assert "the same checks run as PostSync Jobs" in open_ingress
+
+
+def test_notes_show_the_digest_in_use(
+    run_helm: Callable[..., subprocess.CompletedProcess[str]],
+) -> None:
+    digest = "sha256:" + "ab" * 32
+    notes = _notes(run_helm, {"image": {"digest": digest}})
+    assert f"image vllm/vllm-openai:v0.19.1@{digest}" in notes

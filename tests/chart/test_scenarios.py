@@ -48,6 +48,7 @@ def test_every_values_file_lints_renders_and_validates(
     render_text: Callable[..., str],
     tmp_path: Path,
 ) -> None:
+    from archon.gitops.crds import crd_schema_location, ensure_crd_schemas
     from archon.toolchain import ensure, ensure_schemas, schema_location
     from archon.toolchain.registry import kubernetes_version
 
@@ -58,6 +59,7 @@ def test_every_values_file_lints_renders_and_validates(
     manifest = tmp_path / "manifest.yaml"
     manifest.write_text(render_text(values_file), encoding="utf-8")
     ensure_schemas()
+    ensure_crd_schemas()  # ServiceMonitor and PrometheusRule: the pinned prometheus-operator CRDs
     done = subprocess.run(
         [
             str(ensure("kubeconform")),
@@ -65,6 +67,8 @@ def test_every_values_file_lints_renders_and_validates(
             "-summary",
             "-schema-location",
             schema_location(),
+            "-schema-location",
+            crd_schema_location(),
             "-kubernetes-version",
             kubernetes_version(),
             str(manifest),

@@ -144,9 +144,23 @@ def test_hf_token_comes_from_a_secret_and_only_the_download_sees_it(
     render: Callable[..., list[Obj]],
 ) -> None:
     objects = render(CHART / "ci" / "existing-claim-values.yaml")
-    token = env_of(container(objects, "download"))["HF_TOKEN"]
-    assert token["valueFrom"]["secretKeyRef"] == {"name": "hf-token", "key": "HF_TOKEN"}
-    assert "HF_TOKEN" not in env_of(container(objects))
+    download = container(objects, "download")
+    # a file huggingface_hub reads (HF_TOKEN_PATH), never a variable
+    assert env_of(download)["HF_TOKEN_PATH"]["value"] == "/var/run/secrets/huggingface/token"
+    assert "HF_TOKEN" not in env_of(download)
+    mount = next(m for m in download["volumeMounts"] if m["name"] == "hf-token")
+    assert mount == {
+        "name": "hf-token",
+        "mountPath": "/var/run/secrets/huggingface",
+        "readOnly": True,
+    }
+    volume = next(v for v in pod_spec(objects)["volumes"] if v["name"] == "hf-token")
+    assert volume["secret"]["secretName"] == "hf-token"
+    assert volume["secret"]["items"] == [{"key": "HF_TOKEN", "path": "token"}]
+    assert volume["secret"]["defaultMode"] == 0o440
+    vllm = container(objects)
+    assert "HF_TOKEN_PATH" not in env_of(vllm) and "HF_TOKEN" not in env_of(vllm)
+    assert "hf-token" not in {m["name"] for m in vllm["volumeMounts"]}
 
 
 def test_probes_cover_a_slow_first_load(render: Callable[..., list[Obj]]) -> None:
@@ -171,7 +185,7 @@ def test_pods_run_hardened_with_writable_caches(render: Callable[..., list[Obj]]
     assert spec["securityContext"]["runAsNonRoot"] is True
     assert spec["securityContext"]["runAsUser"] == 1000
     assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
-    account = one(objects, "ServiceAccount")
+    account = one(objects, "ServiceAccount", "archon")
     assert account["automountServiceAccountToken"] is False
     assert spec["serviceAccountName"] == account["metadata"]["name"]
     volumes = {v["name"]: v for v in spec["volumes"]}
@@ -248,14 +262,18 @@ def test_gpu_count_and_resource_name_follow_the_values(render: Callable[..., lis
 
 
 def test_api_key_comes_from_a_secret(render: Callable[..., list[Obj]]) -> None:
-    assert "VLLM_API_KEY" not in env_of(container(render()))
-    objects = render(CHART / "ci" / "api-key-values.yaml")
-    key = env_of(container(objects))["VLLM_API_KEY"]
-    assert "value" not in key
-    assert key["valueFrom"]["secretKeyRef"] == {"name": "archon-api-key", "key": "api-key"}
-    test_pod = one(objects, "Pod")
-    test_env = env_of(test_pod["spec"]["containers"][0])
-    assert test_env["ARCHON_API_KEY"]["valueFrom"]["secretKeyRef"]["name"] == "archon-api-key"
+    assert "VLLM_API_KEY" not in env_of(container(render({"apiKey": {"enabled": False}})))
+    for values, secret in (
+        (None, "archon-api-key"),  # on by default: the Secret the hook Job creates
+        ({"apiKey": {"existingSecret": "mine"}}, "mine"),
+    ):
+        objects = render(values)
+        key = env_of(container(objects))["VLLM_API_KEY"]
+        assert "value" not in key
+        assert key["valueFrom"]["secretKeyRef"] == {"name": secret, "key": "api-key"}
+        test_pod = one(objects, "Pod")
+        test_env = env_of(test_pod["spec"]["containers"][0])
+        assert test_env["ARCHON_API_KEY"]["valueFrom"]["secretKeyRef"]["name"] == secret
 
 
 def test_service_exposes_http_8000_to_the_server_pods(render: Callable[..., list[Obj]]) -> None:

@@ -91,9 +91,18 @@ def test_helm_users_get_no_job_by_default(render: Callable[..., list[Obj]]) -> N
     argocd = CHART / "ci" / "argocd-values.yaml"
     for values in [*SCENARIOS, *PROFILES]:
         if values != argocd:
-            assert "Job" not in kinds(render(values)), values.name
-    jobs = [o["metadata"]["name"] for o in render(argocd) if o["kind"] == "Job"]
+            assert not _post_sync_jobs(render(values)), values.name
+    jobs = [o["metadata"]["name"] for o in _post_sync_jobs(render(argocd))]
     assert sorted(jobs) == ["archon-test-api", "archon-test-archetypes"]
+
+
+def _post_sync_jobs(objects: list[Obj]) -> list[Obj]:
+    """The test Jobs (the API key's hook Job is a Helm pre-install hook of its own)."""
+    return [o for o in objects if o["kind"] == "Job" and _component(o) == "test"]
+
+
+def _component(obj: Obj) -> str:
+    return str(obj["metadata"]["labels"]["app.kubernetes.io/component"])
 
 
 @pytest.mark.parametrize(
@@ -111,11 +120,12 @@ def test_post_sync_jobs_run_the_helm_test_pod_specs(
     values: Obj, names: list[str], render: Callable[..., list[Obj]]
 ) -> None:
     objects = render(values)
-    jobs = {o["metadata"]["name"]: o for o in objects if o["kind"] == "Job"}
+    jobs = {o["metadata"]["name"]: o for o in _post_sync_jobs(objects)}
     pods = {o["metadata"]["name"]: o for o in objects if o["kind"] == "Pod"}
     assert sorted(jobs) == sorted(pods) == names
     for name, job in jobs.items():
-        assert annotations_of(job) == {
+        hooks = {k: v for k, v in annotations_of(job).items() if "/hook" in k}
+        assert hooks == {
             "argocd.argoproj.io/hook": "PostSync",
             # A Job's pod template is immutable: the old hook goes before the new one is created.
             "argocd.argoproj.io/hook-delete-policy": "BeforeHookCreation,HookSucceeded",
@@ -132,17 +142,21 @@ def test_post_sync_jobs_follow_the_test_switch_and_deadline(
     render: Callable[..., list[Obj]],
 ) -> None:
     bounded = {"test": {"argocdPostSync": {"enabled": True, "activeDeadlineSeconds": 120}}}
-    assert one(render(bounded), "Job")["spec"]["activeDeadlineSeconds"] == 120
+    assert one(render(bounded), "Job", "-test-api")["spec"]["activeDeadlineSeconds"] == 120
     off = {"test": {"enabled": False, "argocdPostSync": {"enabled": True}}}
-    assert not {"Job", "Pod"} & set(kinds(render(off)))
+    assert not [o for o in render(off) if _component(o) == "test"]
 
 
-def test_the_only_helm_hooks_are_the_tests(render: Callable[..., list[Obj]]) -> None:
-    # ArgoCD ignores Helm hook annotations once ArgoCD hooks are present: with the PostSync Jobs
-    # on, no pre/post-install hook may exist that ArgoCD would otherwise have run.
+def test_the_only_helm_hooks_are_the_tests_and_the_api_key(
+    render: Callable[..., list[Obj]],
+) -> None:
+    # ArgoCD reads a resource's Helm hook only when it has no ArgoCD hook of its own: the
+    # PostSync Jobs carry none, and the API key's pre-install/pre-upgrade hooks (ArgoCD runs them
+    # as PreSync) carry no ArgoCD one.
     for values in [*SCENARIOS, *PROFILES]:
         for obj in render(values):
             hook = annotations_of(obj).get("helm.sh/hook")
             argocd = annotations_of(obj).get("argocd.argoproj.io/hook")
-            assert hook in (None, "test"), (values.name, obj["metadata"]["name"], hook)
+            expected = "pre-install,pre-upgrade" if _component(obj) == "api-key" else "test"
+            assert hook in (None, expected), (values.name, obj["metadata"]["name"], hook)
             assert not (hook and argocd), "one resource, one hook system"

@@ -21,6 +21,46 @@ def test_extra_config_cannot_shadow_a_managed_setting(render_error: Callable[...
 
 
 @pytest.mark.parametrize(
+    ("args", "name"),
+    [
+        (["--max-model-len", "131072"], "max-model-len"),
+        (["--model=other/model"], "model"),
+        (["--gpu_memory_utilization", "0.99"], "gpu-memory-utilization"),
+    ],
+    ids=["max-model-len", "model", "underscore-spelling"],
+)
+def test_extra_args_cannot_shadow_a_managed_setting(
+    args: list[str], name: str, render_error: Callable[..., str]
+) -> None:
+    # vLLM reads extraArgs after the config file: a managed flag there would win over the value
+    # the preflight checked.
+    err = render_error({"model": {"extraArgs": args}})
+    assert f"model.extraArgs.{name} is managed by the chart" in err
+    assert err.count("fix:") == 1
+
+
+@pytest.mark.parametrize("name", ["HF_HUB_OFFLINE", "HF_HOME", "VLLM_NO_USAGE_STATS"])
+def test_extra_env_cannot_override_the_chart_environment(
+    name: str, render_error: Callable[..., str]
+) -> None:
+    err = render_error({"extraEnv": [{"name": name, "value": "0"}]})
+    assert f"extraEnv.{name} is set but the chart sets {name}" in err and "fix: remove" in err
+
+
+@pytest.mark.parametrize("key", ["model", "gpu", "image", "probes"])
+def test_a_null_map_the_chart_needs_is_refused_by_the_schema(
+    key: str, render_error: Callable[..., str]
+) -> None:
+    # helm drops a key set to null; the schema requires what the templates read.
+    err = render_error({key: None})
+    assert "missing" in err and key in err
+
+
+def test_fullname_override_must_be_a_dns_label(render_error: Callable[..., str]) -> None:
+    assert "fullnameOverride" in render_error({"fullnameOverride": "Bad_Name"})
+
+
+@pytest.mark.parametrize(
     ("values", "names"),
     [
         (
@@ -118,13 +158,16 @@ def test_surge_that_fits_the_node_renders(render: Callable[..., list[Obj]]) -> N
     [
         ({"model": {"tensorParallelSize": 2}}, ["model.tensorParallelSize=2", "gpu.count=1"]),
         ({"replicaCount": 2}, ["replicaCount=2", "gpu.nodeCapacity=1"]),
-        ({"apiKey": {"enabled": True}}, ["apiKey.enabled", "apiKey.existingSecret"]),
+        (
+            {"apiKey": {"enabled": False}, "ingress": {"enabled": True}},
+            ["ingress.enabled=true", "apiKey.enabled=false", "apiKey.allowUnauthenticatedExposure"],
+        ),
         ({"resources": {"limits": {"nvidia.com/gpu": 1}}}, ["resources.limits.nvidia.com/gpu"]),
     ],
     ids=[
         "tp-vs-count",
         "replicas",
-        "api-key-no-secret",
+        "open-ingress",
         "gpu-in-resources",
     ],
 )

@@ -7,6 +7,7 @@ as a traceback.
 
 from __future__ import annotations
 
+import reprlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,14 +20,29 @@ EXIT_UNUSABLE = 2  # the input could not be used at all (missing file, invalid Y
 def format_value(value: Any) -> str:
     """Render a value the way the user wrote it, short enough for one line."""
     if isinstance(value, str):
-        text = repr(value)
+        text = repr(value[:81])
     elif value is None:
         text = "null"
     elif isinstance(value, bool):
         text = "true" if value else "false"
+    elif isinstance(value, (dict, list, tuple, set)):
+        text = _SHORT.repr(value)  # bounded: a whole values tree is never stringified
+    elif isinstance(value, int) and value.bit_length() > 128:
+        text = f"an integer of {value.bit_length()} bits"  # str() refuses > 4300 digits
     else:
-        text = str(value)
+        text = str(value)[:81]
     return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _short_repr() -> reprlib.Repr:
+    short = reprlib.Repr()
+    short.maxlevel = 2
+    short.maxdict = short.maxlist = short.maxtuple = short.maxset = 4
+    short.maxstring = short.maxother = short.maxlong = 80
+    return short
+
+
+_SHORT = _short_repr()
 
 
 @dataclass(frozen=True)

@@ -51,20 +51,8 @@ def _fix(error: Any) -> tuple[str, str, Any]:
     value = error.instance
     shown = format_value(value)
     if validator == "additionalProperties":
-        allowed = sorted((error.schema.get("properties") or {}).keys())
-        extras = (
-            sorted(str(k) for k in set(value) - set(allowed)) if isinstance(value, dict) else []
-        )
-        unknown = extras[0] if extras else "?"
-        # A key the chart moved names its new place; any other gets the nearest spelling.
-        moved = (error.schema.get("x-archon-moved") or {}).get(unknown)
-        close = [moved] if moved else difflib.get_close_matches(unknown, allowed, n=1)
-        hint = f"did you mean {close[0]!r}? " if close else ""
-        return (
-            f"unknown key {unknown!r}",
-            f"{hint}remove it or use one of: {', '.join(allowed)}",
-            unknown,
-        )
+        unknown = _unknown_keys(error)[0] if _unknown_keys(error) else "?"
+        return f"unknown key {unknown!r}", _unknown_fix(error, unknown), unknown
     if validator == "enum":
         options = ", ".join(format_value(v) for v in expected)
         return f"{shown} is not allowed", f"use one of: {options}", value
@@ -72,7 +60,7 @@ def _fix(error: Any) -> tuple[str, str, Any]:
         kinds = expected if isinstance(expected, list) else [expected]
         return (
             f"{shown} is not of type {' or '.join(kinds)}",
-            f"write a {' or '.join(kinds)}",
+            f"write {_article(kinds[0])} {' or '.join(kinds)}",
             value,
         )
     if validator in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"):
@@ -86,9 +74,18 @@ def _fix(error: Any) -> tuple[str, str, Any]:
         return f"{shown} is out of range", f"use a value {bound}", value
     if validator == "required":
         missing = error.message.split("'")[1] if "'" in error.message else str(expected)
-        return f"required key {missing!r} is missing", f"set {missing}", missing
+        return (
+            f"required key {missing!r} is missing (a null removes the chart's default)",
+            f"set {missing}",
+            missing,
+        )
     if validator == "pattern":
-        return f"{shown} does not match {expected}", f"use a value matching {expected}", value
+        described = error.schema.get("description")
+        return (
+            f"{shown} does not match {expected}",
+            f"use {described}" if described else f"use a value matching {expected}",
+            value,
+        )
     if validator in ("minLength", "maxLength", "minItems", "maxItems"):
         return f"{shown} breaks {validator} {expected}", f"respect {validator} {expected}", value
     if validator == "uniqueItems":
@@ -98,6 +95,25 @@ def _fix(error: Any) -> tuple[str, str, Any]:
         return _fix(best)
     description = error.schema.get("description", "")
     return error.message, description or "see charts/archon/README.md for this key", value
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1] in ("a", "e", "i", "o", "u") else "a"
+
+
+def _unknown_keys(error: Any) -> list[str]:
+    allowed = set((error.schema.get("properties") or {}).keys())
+    value = error.instance
+    return sorted(str(k) for k in set(value) - allowed) if isinstance(value, dict) else []
+
+
+def _unknown_fix(error: Any, unknown: str) -> str:
+    allowed = sorted((error.schema.get("properties") or {}).keys())
+    # A key the chart moved names its new place; any other gets the nearest spelling.
+    moved = (error.schema.get("x-archon-moved") or {}).get(unknown)
+    close = [moved] if moved else difflib.get_close_matches(unknown, allowed, n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    return f"{hint}remove it or use one of: {', '.join(allowed)}"
 
 
 def schema_problems(
@@ -111,9 +127,23 @@ def schema_problems(
     problems = []
     for error in sorted(validator.iter_errors(values), key=lambda e: list(map(str, e.path))):
         path = list(error.absolute_path)
+        if error.validator == "additionalProperties":
+            # jsonschema reports every unknown key of one map as one error: one line each.
+            for unknown in _unknown_keys(error) or ["?"]:
+                problems.append(
+                    Problem(
+                        key_path([*path, unknown]),
+                        f"unknown key {unknown!r}",
+                        _unknown_fix(error, unknown),
+                        value=unknown,
+                        source=source,
+                    )
+                )
+            continue
         message, fix, value = _fix(error)
-        if error.validator in ("additionalProperties", "required") and isinstance(value, str):
+        if error.validator == "required" and isinstance(value, str):
             path.append(value)  # point at the key itself, not at its parent
-            value = None if error.validator == "required" else value
+            dotted = key_path(path)
+            fix, value = f"set {dotted}, or remove the `{value}: null` line", None
         problems.append(Problem(key_path(path), message, fix, value=value, source=source))
     return problems

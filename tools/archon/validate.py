@@ -36,7 +36,10 @@ class ResourceResult:
 
 
 def kubeconform_args() -> list[str]:
+    """kubeconform -strict against the offline Kubernetes schemas and those of the pinned CRDs
+    (the chart's ServiceMonitor and PrometheusRule, ArgoCD's and Tekton's kinds)."""
     ensure_schemas()
+    ensure_crd_schemas()
     return [
         str(ensure("kubeconform")),
         "-strict",
@@ -47,6 +50,8 @@ def kubeconform_args() -> list[str]:
         kubernetes_version(),
         "-schema-location",
         schema_location(),
+        "-schema-location",
+        crd_schema_location(),
     ]
 
 
@@ -196,8 +201,7 @@ def manifest_files(paths: Sequence[str | Path]) -> list[Path]:
 def validate_files(paths: Sequence[str | Path]) -> list[ResourceResult]:
     """kubeconform -strict on manifest files or folders, every resource in one run."""
     files = manifest_files(paths)
-    ensure_crd_schemas()
-    cmd = [*kubeconform_args(), "-schema-location", crd_schema_location(), "-verbose"]
+    cmd = [*kubeconform_args(), "-verbose"]
     results = _run_kubeconform([*cmd, *(str(f) for f in files)])
     # kubeconform's workers finish in any order; report in the order the files were given
     order = {str(f): index for index, f in enumerate(files)}

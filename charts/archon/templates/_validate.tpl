@@ -61,9 +61,7 @@ hold their GPUs.
 {{- fail (printf "values: progressDeadlineSeconds=%d but the startup probe allows %d s (probes.startup.periodSeconds x failureThreshold): Kubernetes would mark a slow first start failed (helm --wait fails, ArgoCD shows Degraded) while the probe still waits, and the download comes before it; fix: set progressDeadlineSeconds above %d (default 3600)" (int $v.progressDeadlineSeconds) $startup $startup) -}}
 {{- end -}}
 
-{{- if and $v.apiKey.enabled (not $v.apiKey.existingSecret) -}}
-{{- fail "values: apiKey.enabled=true but apiKey.existingSecret is empty: the key is read from a Secret, never from values; fix: create one (kubectl create secret generic archon-api-key --from-literal=api-key=...) and set apiKey.existingSecret" -}}
-{{- end -}}
+{{- include "archon.validate.exposure" . -}}
 
 {{- if $v.ingress.enabled -}}
 {{- if not $v.ingress.hosts -}}
@@ -105,6 +103,32 @@ hold their GPUs.
 {{- end -}}
 {{- end -}}
 {{- /*
+vLLM reads model.extraArgs after the config file, so a managed flag there would win over the value
+the chart (and the preflight) set: refused like the same key in model.extraConfig.
+*/ -}}
+{{- range $arg := $v.model.extraArgs -}}
+{{- $flag := toString $arg -}}
+{{- if hasPrefix "--" $flag -}}
+{{- $name := trimPrefix "--" $flag | splitList "=" | first | replace "_" "-" -}}
+{{- if has $name $managed -}}
+{{- fail (printf "values: model.extraArgs.%s is managed by the chart: vLLM would take it over the config file the preflight checked; fix: set it through the model.* value of the same name (api-key: apiKey.existingSecret) and remove --%s from model.extraArgs" $name $name) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- /*
+The server's environment is the chart's: the same name in extraEnv would silently win (the last
+entry of a duplicate name does), for example HF_HUB_OFFLINE=0 letting the server reach the Hub.
+*/ -}}
+{{- $ownedEnv := list "HF_HUB_OFFLINE" "HF_MODULES_CACHE" "VLLM_NO_USAGE_STATS" "DO_NOT_TRACK" "VLLM_API_KEY" -}}
+{{- range (include "archon.server.homeEnv" "/home" | fromYamlArray) -}}
+{{- $ownedEnv = append $ownedEnv .name -}}
+{{- end -}}
+{{- range $env := $v.extraEnv -}}
+{{- if has $env.name $ownedEnv -}}
+{{- fail (printf "values: extraEnv.%s is set but the chart sets %s on the server itself (%s): a second entry would silently win; fix: remove %s from extraEnv" $env.name $env.name (join ", " $ownedEnv) $env.name) -}}
+{{- end -}}
+{{- end -}}
+{{- /*
 With lora archetypes the chart writes vLLM's LoRA settings itself and they would win over these;
 without them, model.extraConfig may enable LoRA by hand.
 */ -}}
@@ -113,6 +137,32 @@ without them, model.extraConfig may enable LoRA by hand.
 {{- range $key, $_ := $v.model.extraConfig -}}
 {{- if hasKey $lora $key -}}
 {{- fail (printf "values: model.extraConfig.%s is set while lora archetypes are enabled: the chart writes enable-lora, lora-modules, max-loras and max-lora-rank from archetypes[].lora and would drop this one; fix: remove %s from model.extraConfig and declare each adapter as an archetype with mode: lora (lora.source, lora.rank)" $key $key) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+
+{{/*
+Nothing reaches the GPU from outside the cluster without a key, and nothing outside the namespace
+reaches a vLLM route the key does not guard: vLLM's --api-key covers only the `/v1` prefix (and a
+few others), while /metrics, /tokenize, /invocations, /pooling, /score and more answer anyone
+(vLLM docs/usage/security.md).
+*/}}
+{{- define "archon.validate.exposure" -}}
+{{- $v := .Values -}}
+{{- $exposed := list -}}
+{{- if $v.ingress.enabled }}{{ $exposed = append $exposed "ingress.enabled=true" }}{{ end -}}
+{{- if has $v.service.type (list "NodePort" "LoadBalancer") }}{{ $exposed = append $exposed (printf "service.type=%s" $v.service.type) }}{{ end -}}
+{{- if and $exposed (not $v.apiKey.enabled) (not $v.apiKey.allowUnauthenticatedExposure) -}}
+{{- fail (printf "values: %s with apiKey.enabled=false exposes an unauthenticated GPU outside the cluster; fix: set apiKey.enabled=true (the chart creates the key when apiKey.existingSecret is empty), or apiKey.allowUnauthenticatedExposure=true on a trusted LAN only" (join " and " $exposed)) -}}
+{{- end -}}
+{{- if and $v.ingress.enabled (ne (include "archon.gateway.enabled" .) "true") (not $v.apiKey.allowUnauthenticatedExposure) -}}
+{{- range $i, $host := $v.ingress.hosts -}}
+{{- range $j, $path := $host.paths -}}
+{{- if not (or (eq $path.path "/v1") (hasPrefix "/v1/" $path.path)) -}}
+{{- fail (printf "values: ingress.hosts[%d].paths[%d].path=%s sends requests straight to vLLM, whose --api-key guards only /v1 (/metrics, /tokenize, /invocations and more answer anyone); fix: set the path to /v1 (pathType: Prefix), or run the gateway (gateway.enabled: true), which checks its key on every route" $i $j $path.path) -}}
+{{- end -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}

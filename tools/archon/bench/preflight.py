@@ -39,6 +39,13 @@ def _table(result: dict[str, Any]) -> list[str]:
         f"weights error over {s['weights_error_cases']}: median "
         f"{_fmt(s['weights_error_median_pct'])}%, max {_fmt(s['weights_error_max_pct'])}%"
     )
+    for family, f in s.get("by_family", {}).items():
+        lines.append(
+            f"  {family:<20} evaluated {f['evaluated']}/{f['cases']}, verdicts {f['verdicts']}, "
+            f"KV error median {_fmt(f['kv_tokens_error_median_pct'])}% p90 "
+            f"{_fmt(f['kv_tokens_error_p90_pct'])}% over {f['kv_tokens_error_cases']}, weights "
+            f"median {_fmt(f['weights_error_median_pct'])}%"
+        )
     return lines
 
 

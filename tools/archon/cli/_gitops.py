@@ -8,22 +8,17 @@ import json
 import sys
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from archon.cli import options
 from archon.errors import EXIT_OK, EXIT_PROBLEMS
 
+if TYPE_CHECKING:
+    from archon.gitops.objects import ControllerApi
+    from archon.kube.config import ClusterTarget
+    from archon.kube.rest import Kube
+
 SIMULATE_CHOICES = ("auto", "on", "off")
-
-
-def positive_seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
-    return value
 
 
 def add_common(parser: argparse.ArgumentParser, *, namespace: str, what: str) -> None:
@@ -34,7 +29,7 @@ def add_common(parser: argparse.ArgumentParser, *, namespace: str, what: str) ->
 def add_wait(parser: argparse.ArgumentParser, *, timeout_s: float, controller: str) -> None:
     parser.add_argument(
         "--timeout",
-        type=positive_seconds,
+        type=options.positive_number,
         default=timeout_s,
         metavar="SECONDS",
         help=f"how long to follow before giving up with exit 1 (default {timeout_s:.0f})",
@@ -50,26 +45,29 @@ def add_wait(parser: argparse.ArgumentParser, *, timeout_s: float, controller: s
 
 @dataclass
 class Session:
-    target: Any  # archon.kube.config.ClusterTarget
-    kube: Any  # archon.kube.rest.Kube
+    target: ClusterTarget
+    kube: Kube
     out: TextIO  # progress: stderr with --output json, else stdout
     json: bool
     local: bool
 
 
-def connect(args: argparse.Namespace) -> Session:
+def connect(args: argparse.Namespace, api: ControllerApi) -> Session:
+    """The cluster the flags name, answering, with the controller's CRDs installed."""
     from archon.kube.client import wait_for_api
     from archon.kube.rest import Kube
 
     out = sys.stderr if args.output == "json" else sys.stdout
     target = options.target(args)
     print(target.describe(), file=out, flush=True)
-    api = target.api_client()
-    wait_for_api(api, timeout_s=15)
-    return Session(target, Kube(api), out, args.output == "json", _is_local(target))
+    client = target.api_client()
+    wait_for_api(client, timeout_s=15)
+    session = Session(target, Kube(client), out, args.output == "json", _is_local(target))
+    api.require_crds(session.kube)
+    return session
 
 
-def _is_local(target: Any) -> bool:
+def _is_local(target: ClusterTarget) -> bool:
     from archon.cluster.lifecycle import kubeconfig_path
 
     local = kubeconfig_path().resolve()

@@ -100,11 +100,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _connect(args: argparse.Namespace) -> _gitops.Session:
-    from archon.gitops.argocd import require_crds
+    from archon.gitops.argocd import API
 
-    session = _gitops.connect(args)
-    require_crds(session.kube)
-    return session
+    return _gitops.connect(args, API)
 
 
 def _simulation(args: argparse.Namespace, session: _gitops.Session) -> Any:

@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import sys
+from urllib.parse import urlsplit
 
 from archon.cli import options
 from archon.errors import EXIT_OK, EXIT_PROBLEMS, UsageError
@@ -37,7 +38,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("--stream", action="store_true", help="stream the answers as they come")
     parser.add_argument(
         "--gateway",
-        default=os.environ.get("ARCHON_GATEWAY_URL", DEFAULT_GATEWAY),
+        default=os.environ.get("ARCHON_GATEWAY_URL") or DEFAULT_GATEWAY,
+        type=gateway_url,
         help="gateway base URL (default: $ARCHON_GATEWAY_URL or %(default)s)",
     )
     parser.add_argument(
@@ -47,10 +49,29 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="environment variable holding the gateway key (default: %(default)s)",
     )
     parser.add_argument(
-        "--timeout", type=float, default=300.0, metavar="S", help="seconds per call (default 300)"
+        "--timeout",
+        type=options.positive_number,
+        default=300.0,
+        metavar="S",
+        help="seconds per call (default 300)",
     )
     options.add_output(parser)
     parser.set_defaults(handler=_run)
+
+
+def gateway_url(text: str) -> str:
+    """An http(s) URL with a host and a port in range (httpx would fail deep inside a task)."""
+    parsed = urlsplit(text)
+    try:
+        port = parsed.port
+    except ValueError:
+        port = -1
+    if parsed.scheme not in ("http", "https") or not parsed.hostname or port == -1:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a gateway URL such as {DEFAULT_GATEWAY} (http or https, a host, "
+            "a port from 1 to 65535)"
+        )
+    return text
 
 
 def _names(text: str | None) -> list[str]:

@@ -27,20 +27,27 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from archon.lint import lint_files
+    from archon.lint import lint_values, lint_warnings
+    from archon.values import ValuesSet
 
-    problems = lint_files(args.files, preflight=not args.no_preflight, gpu=args.gpu)
+    values = ValuesSet.read(args.files)
+    problems = lint_values(values, preflight=not args.no_preflight, gpu=args.gpu)
+    # warnings never change the exit code: 0 clean or warnings only, 1 problems
+    warnings = lint_warnings(values)
     if args.output == "json":
         print(
             json.dumps(
                 {
                     "ok": not problems,
                     "problems": [dict(p.as_dict(), file=p.source) for p in problems],
+                    "warnings": [dict(w.as_dict(), file=w.source) for w in warnings],
                 },
                 indent=2,
             )
         )
     else:
+        for warning in warnings:
+            print(f"WARN {warning.line()}", file=sys.stderr)
         for problem in problems:
             print(problem.line(), file=sys.stderr)
         if not problems:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import math
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -12,6 +14,41 @@ if TYPE_CHECKING:
     from archon.kube.config import ClusterTarget
 
 OUTPUT_CHOICES = ("text", "json")
+
+# kubectl's rule for a namespace (a DNS-1123 label) and helm's for a release name (a DNS-1123
+# subdomain of at most 53 characters: helm appends suffixes to reach 63).
+_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+_NAMESPACE = re.compile(rf"^{_LABEL}$")
+_RELEASE = re.compile(rf"^{_LABEL}(\.{_LABEL})*$")
+
+
+def namespace_name(text: str) -> str:
+    if len(text) > 63 or not _NAMESPACE.match(text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a valid namespace: at most 63 lowercase letters, digits and '-', "
+            "starting and ending with a letter or digit"
+        )
+    return text
+
+
+def release_name(text: str) -> str:
+    if len(text) > 53 or not _RELEASE.match(text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a valid release name: at most 53 lowercase letters, digits, '-' "
+            "and '.', starting and ending with a letter or digit"
+        )
+    return text
+
+
+def positive_number(text: str) -> float:
+    """A finite number above zero (float() alone accepts nan and inf)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number above 0")
+    return value
 
 
 def add_output(parser: argparse.ArgumentParser, *, help_json: str = "") -> None:
@@ -43,9 +80,11 @@ def add_cluster(
         "--kube-context", metavar="NAME", help="default: the kubeconfig's current-context"
     )
     if namespace:
-        group.add_argument("--namespace", "-n", default=DEFAULT_NAMESPACE)
+        group.add_argument("--namespace", "-n", default=DEFAULT_NAMESPACE, type=namespace_name)
     if release:
-        group.add_argument("--release", default=DEFAULT_RELEASE, help="helm release name")
+        group.add_argument(
+            "--release", default=DEFAULT_RELEASE, type=release_name, help="helm release name"
+        )
     if output:
         add_output(parser)
 

@@ -9,6 +9,14 @@ from typing import Any
 from archon.errors import EXIT_OK, EXIT_PROBLEMS
 
 
+def _positive_number(text: str) -> float:
+    # imported when the flag is given: archon.cli.options loads the helm layer, which a
+    # preflight otherwise never needs
+    from archon.cli.options import positive_number
+
+    return positive_number(text)
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser(
         "preflight",
@@ -37,7 +45,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     parser.add_argument(
         "--weights-gib",
-        type=float,
+        type=_positive_number,
         metavar="N",
         help="checkpoint size in GiB (with --model-config)",
     )
@@ -45,6 +53,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--safetensors-index",
         metavar="FILE",
         help="model.safetensors.index.json to read the checkpoint size from",
+    )
+    parser.add_argument(
+        "--explain",
+        action="store_true",
+        help="show the arithmetic line by line, each line naming the vLLM code it follows",
+    )
+    parser.add_argument(
+        "--refresh",
+        action="store_true",
+        help="read the model from the Hugging Face Hub again, even if cached or in the catalog",
     )
     parser.add_argument("--output", choices=["table", "json"], default="table")
     parser.set_defaults(handler=_run)
@@ -94,9 +112,19 @@ def _run(args: argparse.Namespace) -> int:
         model_config=args.model_config,
         weights_gib=args.weights_gib,
         safetensors_index=args.safetensors_index,
+        refresh=args.refresh,
     )
     if args.output == "json":
-        print(json.dumps(report.as_dict(), indent=2))
+        data = report.as_dict()
+        if args.explain and report.engine and report.estimate:
+            from archon.preflight.explain import steps
+
+            data["explain"] = [s.as_dict() for s in steps(report.engine, report.estimate)]
+        print(json.dumps(data, indent=2))
     else:
         print(render_table(report))
+        if args.explain and report.engine and report.estimate:
+            from archon.preflight.explain import render
+
+            print("\n".join(render(report.engine, report.estimate)))
     return EXIT_PROBLEMS if report.verdict == "FAIL" else EXIT_OK

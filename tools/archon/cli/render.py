@@ -11,8 +11,14 @@ from archon.helm import DEFAULT_NAMESPACE, DEFAULT_RELEASE
 
 
 def add_chart_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--release", default=DEFAULT_RELEASE, help="release name")
-    parser.add_argument("--namespace", "-n", default=DEFAULT_NAMESPACE, help="namespace")
+    from archon.cli.options import namespace_name, release_name
+
+    parser.add_argument(
+        "--release", default=DEFAULT_RELEASE, type=release_name, help="release name"
+    )
+    parser.add_argument(
+        "--namespace", "-n", default=DEFAULT_NAMESPACE, type=namespace_name, help="namespace"
+    )
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from archon.cli import _gitops
+from archon.cli import _gitops, options
 
 DEFAULT_TIMEOUT_S = 900.0
 CANCEL_TIMEOUT_S = 60.0
@@ -73,7 +73,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     logs.add_argument("run", metavar="RUN", nargs="?", help="default: the newest run")
     logs.add_argument(
         "--timeout",
-        type=_gitops.positive_seconds,
+        type=options.positive_number,
         default=LOGS_TIMEOUT_S,
         metavar="SECONDS",
         help=f"stop following the logs after this long (default {LOGS_TIMEOUT_S:.0f})",
@@ -95,11 +95,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _connect(args: argparse.Namespace) -> _gitops.Session:
-    from archon.gitops.tekton import require_crds
+    from archon.gitops.tekton import API
 
-    session = _gitops.connect(args)
-    require_crds(session.kube)
-    return session
+    return _gitops.connect(args, API)
 
 
 def _simulation(args: argparse.Namespace, session: _gitops.Session) -> Any:

@@ -13,6 +13,7 @@ import signal
 import subprocess
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -28,7 +29,7 @@ from archon.cluster.objects import ensure_cluster_objects, ensure_nodes
 from archon.errors import ArchonError, CommandFailed
 from archon.kube.client import api_client, wait_for_api
 from archon.kube.config import ClusterTarget, resolve_target
-from archon.kube.rest import Kube
+from archon.kube.rest import Kube, KubeError
 from archon.paths import cache_dir, data_file
 from archon.toolchain import ensure, load_specs
 
@@ -43,7 +44,7 @@ COMPONENT_TOOLS = {
     "kwokControllerBinary": "kwok",
 }
 CREATE_TIMEOUT_S = 180
-NODE_READY_TIMEOUT_S = 60
+NODE_READY_TIMEOUT_S = 120  # kwok marks them Ready in seconds, minutes on a busy 2-core host
 
 
 def cluster_name() -> str:
@@ -265,10 +266,45 @@ def up(
     ensure_cluster_objects(kube)
     ensure_nodes(kube, profiles)
     _wait_nodes_ready(kube, [p.node_name for p in profiles])
+    for name in release_stuck_pods(kube, [p.node_name for p in profiles]):
+        print(f"force-deleted pod {name}: it was stuck terminating on a fake node", file=out)
     if export_kubeconfig:
         target = export_to_user_kubeconfig()
         print(f"kubeconfig context kwok-{cluster_name()} merged into {target}", file=out)
     return cluster_status()
+
+
+def stuck_pods(pods: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
+    """Pods past their deletion deadline (`deletionTimestamp` is set to the moment the grace
+    period ends). On a fake node the kwok controller finishes a deletion at once; one it missed
+    while the control plane was down stays Terminating and keeps its GPU from the scheduler."""
+    stuck = []
+    for pod in pods:
+        stamp = (pod.get("metadata") or {}).get("deletionTimestamp")
+        if not stamp:
+            continue
+        deadline = datetime.fromisoformat(str(stamp).replace("Z", "+00:00"))
+        if deadline <= now:
+            stuck.append(pod)
+    return stuck
+
+
+def release_stuck_pods(kube: Kube, nodes: list[str]) -> list[str]:
+    """Force-delete (grace 0) the stuck pods of the fake nodes; returns `namespace/name` of each."""
+    released = []
+    now = datetime.now(UTC)
+    for node in nodes:
+        pods = kube.items("/api/v1/pods", fieldSelector=f"spec.nodeName={node}")
+        for pod in stuck_pods(pods, now):
+            meta = pod["metadata"]
+            path = f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}"
+            try:
+                kube.request("DELETE", path, {"gracePeriodSeconds": 0})
+            except KubeError as exc:
+                if exc.status != 404:
+                    raise
+            released.append(f"{meta['namespace']}/{meta['name']}")
+    return released
 
 
 def _wait_nodes_ready(kube: Kube, names: list[str]) -> None:

@@ -163,6 +163,14 @@ def run_cluster_demo(out: TextIO | None = None) -> int:
 
     model = _served_model(root / TARGETS[0].values)
     _run("smoke requests (vLLM simulation)", steps, stream, lambda: smoke(model, stream))
+    from archon.demo.gitops import gitops_step
+
+    _run(
+        "GitOps: ArgoCD sync to Healthy, Tekton pipeline to Succeeded (SIMULATED controllers)",
+        steps,
+        stream,
+        lambda: gitops_step(stream),
+    )
     return _summary(steps, stream)
 
 

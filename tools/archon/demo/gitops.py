@@ -40,8 +40,9 @@ def gitops_step(out: TextIO) -> str:
         print(f"{name} applied (server-side)", file=out)
     app = next(d["metadata"]["name"] for d in docs if d["kind"] == "Application")
     with ArgoSimulation(kube, repo_root=root, out=out):
-        argocd.sync(kube, argocd.DEFAULT_NAMESPACE, app, argocd.sync_body())
-        print(f"sync requested for application {app!r}", file=out)
+        if not argocd.get_app(kube, argocd.DEFAULT_NAMESPACE, app).get("operation"):
+            argocd.sync(kube, argocd.DEFAULT_NAMESPACE, app, argocd.sync_body())
+            print(f"sync requested for application {app!r}", file=out)
         synced, watch = argocd.follow_app(
             kube,
             argocd.DEFAULT_NAMESPACE,

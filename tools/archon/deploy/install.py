@@ -10,24 +10,29 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TextIO
 
 from urllib3.exceptions import HTTPError
 
-from archon.deploy.progress import ReleaseWatch
-from archon.errors import CommandFailed, Problem, ProblemsFound, UsageError
+from archon.deploy.progress import WAITING_FOR_SCHEDULER, ReleaseWatch
+from archon.errors import ArchonError, CommandFailed, Problem, ProblemsFound, UsageError
 from archon.helm import (
     DEFAULT_NAMESPACE,
     DEFAULT_RELEASE,
     Helm,
+    HelmError,
+    OperationInProgress,
+    Release,
+    ReleaseNotFound,
     RenderFailed,
     ResourceRejected,
     UpgradeFailed,
+    interrupt_running,
 )
-from archon.kube.client import wait_for_api
+from archon.kube.client import reach_api
 from archon.kube.config import ClusterTarget, resolve_target
 from archon.kube.follow import FollowResult, follow
 from archon.kube.rest import Kube, KubeError
@@ -38,6 +43,7 @@ from archon.values import ValuesSet
 # A first start on real hardware downloads the model; on the local cluster it takes seconds.
 # Helm's --timeout bounds each wait; the follower gets a little longer to see the rollback.
 DEFAULT_TIMEOUT_S = 600
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports it
 
 
 @dataclass
@@ -48,6 +54,7 @@ class DeployOptions:
     target: ClusterTarget | None = None  # None: kubectl's choice ($KUBECONFIG, ~/.kube/config)
     dry_run: bool = False
     timeout_s: int = DEFAULT_TIMEOUT_S
+    recover: bool = False  # end a pending operation left by an interrupted deploy first
 
 
 @dataclass
@@ -103,13 +110,13 @@ def deploy(opts: DeployOptions, *, out: TextIO) -> DeployResult:
     target = opts.target or resolve_target()
     print(target.describe(), file=out, flush=True)
     result.cluster = target.as_dict()
-    api = target.api_client()
-    wait_for_api(api, timeout_s=15)
+    api = reach_api(target, timeout_s=15)
     kube = Kube(api)
     helm = Helm(target)
     if opts.dry_run:
         return _dry_run(helm, opts, values, result, start, out)
 
+    _settle_pending(helm, opts, out)
     watch = ReleaseWatch(kube, opts.namespace, opts.release)
     print(
         f"installing release {opts.release!r} in namespace {opts.namespace!r} "
@@ -130,19 +137,24 @@ def deploy(opts: DeployOptions, *, out: TextIO) -> DeployResult:
         )
         # A failed --wait is followed by the rollback, which waits again with the same timeout.
         helm_budget_s = 2 * opts.timeout_s + 60
-        # helm decides the end (its --wait, or the rollback): the old revision's pods are Ready
-        # before the new ones exist, so "all pods ready" must not end the follow here.
-        result.follow = follow(
-            lambda: replace(watch.snapshot(), done=False),
-            timeout_s=helm_budget_s,
-            stop=future.done,
-            out=out,
-        )
+        try:
+            # helm decides the end (its --wait, or the rollback): the old revision's pods are
+            # Ready before the new ones exist, so "all pods ready" must not end the follow here.
+            result.follow = follow(
+                lambda: replace(watch.snapshot(), done=False),
+                timeout_s=helm_budget_s,
+                stop=future.done,
+                out=out,
+            )
+        except KeyboardInterrupt:
+            raise _interrupted(helm, future, opts, out) from None
         try:
             # helm's process bound (upgrade_install) ends it within the follower's budget
             release = future.result(timeout=60)
         except UpgradeFailed as exc:
-            raise _deploy_error(exc, watch, opts, result.follow) from exc
+            raise _left_pending(helm, opts, _deploy_error(exc, watch, opts, result.follow)) from exc
+        except HelmError as exc:  # the cluster went away mid-deploy, helm's own timeout, ...
+            raise _left_pending(helm, opts, exc) from exc
         except TimeoutError as exc:
             raise CommandFailed(
                 f"helm did not finish within {helm_budget_s + 60} s",
@@ -155,6 +167,102 @@ def deploy(opts: DeployOptions, *, out: TextIO) -> DeployResult:
     result.notes = release.notes
     result.endpoint = endpoint(kube, opts.namespace, opts.release)
     return result
+
+
+class Interrupted(ArchonError):
+    """The user stopped a deploy; helm was told to stop too and the release state is known."""
+
+    exit_code = EXIT_INTERRUPTED
+
+
+def _interrupted(
+    helm: Helm, future: Future[Release], opts: DeployOptions, out: TextIO
+) -> Interrupted:
+    """Pass the interrupt on to helm (a signal to Archon's own pid does not reach it), wait for
+    helm to cancel and roll back, and say where that left the release."""
+    signalled = interrupt_running()
+    budget = 2 * opts.timeout_s + 60
+    if signalled:
+        print(
+            f"interrupted: helm was told to stop and rolls back a failed change; waiting for it "
+            f"(up to {budget} s, Ctrl-C again to leave it running)",
+            file=out,
+            flush=True,
+        )
+    try:
+        future.result(timeout=budget)
+    except KeyboardInterrupt:
+        return Interrupted(
+            "interrupted again: helm is still running on its own",
+            fix="run `archon status`; if the release stays pending, `archon deploy --recover`",
+        )
+    except (ArchonError, TimeoutError):  # helm failing is the expected end; the history says how
+        pass
+    try:
+        revisions = helm.history(opts.release, opts.namespace)
+    except ReleaseNotFound:
+        return Interrupted(
+            f"interrupted: release {opts.release!r} was not installed (the first install was "
+            "removed again)",
+            fix="run `archon deploy` again when ready",
+        )
+    except ArchonError as exc:
+        return Interrupted(
+            f"interrupted: the release state is unknown ({exc.message})",
+            fix="run `archon status`",
+        )
+    last = revisions[-1] if revisions else None
+    if last is None or last.status.startswith("pending-"):
+        return Interrupted(
+            f"interrupted: release {opts.release!r} is left {last.status if last else 'unknown'}",
+            fix="run `archon deploy --recover -f ...` to end the interrupted operation",
+        )
+    return Interrupted(
+        f"interrupted: release {opts.release!r} is at revision {last.revision}, {last.status} "
+        f"({last.description or 'no description'})",
+        fix="nothing to recover; run `archon deploy` again when ready",
+    )
+
+
+def _left_pending(helm: Helm, opts: DeployOptions, exc: HelmError) -> HelmError:
+    """A failed helm that left the release pending (it could not roll back, for example the API
+    server went away) says so, with the way out; otherwise `exc` stands as it is."""
+    try:
+        pending = helm.pending(opts.release, opts.namespace)
+    except ArchonError:  # the cluster does not answer: the state is unknown until it does
+        exc.fix = (
+            f"{exc.fix}; then, if `archon status` shows the release pending, "
+            "`archon deploy --recover -f ...` ends that operation"
+        )
+        return exc
+    if pending is None:
+        return exc
+    exc.message = f"{exc.message}; the release is left {pending.revision.status}"
+    exc.fix = (
+        f"once the cluster answers, `archon deploy --recover -f ...` will {pending.recovery()}"
+    )
+    return exc
+
+
+def _settle_pending(helm: Helm, opts: DeployOptions, out: TextIO) -> None:
+    """A release left pending refuses every change; say so in one line, or end it (--recover):
+    roll back to the last deployed revision, or uninstall a release never deployed (the
+    model-cache claim stays, `helm.sh/resource-policy: keep`)."""
+    pending = helm.pending(opts.release, opts.namespace)
+    if pending is None:
+        return
+    what = f"{pending.revision.status} at revision {pending.revision.revision}"
+    if not opts.recover:
+        raise OperationInProgress(
+            f"release {opts.release!r}: another operation is in progress ({what})",
+            fix="wait for it to finish; if no deploy is running (one was interrupted), "
+            f"`archon deploy --recover` will {pending.recovery()}",
+        )
+    print(f"recovering release {opts.release!r} ({what}): {pending.recovery()}", file=out)
+    if pending.rollback_to is None:
+        helm.uninstall(opts.release, opts.namespace, timeout_s=opts.timeout_s)
+    else:
+        helm.rollback(opts.release, opts.namespace, pending.rollback_to, timeout_s=opts.timeout_s)
 
 
 def _dry_run(
@@ -202,8 +310,13 @@ def _deploy_error(
     why, in the scheduler's words when a pod could not be placed."""
     # After a rollback the unschedulable pod is gone: take the scheduler's words from what the
     # follower saw, else ask now.
-    seen = [ln for ln in (followed.printed if followed else ()) if ": not scheduled: " in ln]
-    reason = seen[-1].split(": not scheduled: ", 1)[1] if seen else ""
+    seen = [
+        ln.split(": not scheduled: ", 1)[1]
+        for ln in (followed.printed if followed else ())
+        if ": not scheduled: " in ln
+    ]
+    reasons = [why for why in seen if why != WAITING_FOR_SCHEDULER]
+    reason = reasons[-1] if reasons else ""
     if not reason:
         try:
             reason = watch.unschedulable_reason()
@@ -216,11 +329,16 @@ def _deploy_error(
     else:
         what = "failed"
     because = f"pod unschedulable: {reason}" if reason else exc.message
+    fix = (
+        "fix the values (GPU count, node selector, resources) and run `archon deploy` again"
+        if reason
+        else "run `archon status` to see the release and its pods, then `archon deploy` again"
+    )
     error = UpgradeFailed(
         f"release {opts.release!r} {what}: {because}",
         verb=exc.verb,
         stderr=exc.stderr,
-        fix="fix the values (GPU count, node selector, resources) and run `archon deploy` again",
+        fix=fix,
     )
     error.rolled_back, error.removed = exc.rolled_back, exc.removed
     return error

@@ -57,6 +57,10 @@ def _waiting_reason(statuses: list[Obj]) -> str:
     return ""
 
 
+# Shown while a pod has no PodScheduled message yet: not a reason the scheduler gave.
+WAITING_FOR_SCHEDULER = "waiting for the scheduler"
+
+
 def pod_lines(pod: Obj, nodes: dict[str, Obj]) -> dict[str, str]:
     name = f"pod/{pod['metadata']['name']}"
     spec = pod.get("spec") or {}
@@ -67,7 +71,7 @@ def pod_lines(pod: Obj, nodes: dict[str, Obj]) -> dict[str, str]:
     node_name = spec.get("nodeName")
     if not node_name:
         scheduled = condition(pod, "PodScheduled") or {}
-        why = scheduled.get("message") or "waiting for the scheduler"
+        why = scheduled.get("message") or WAITING_FOR_SCHEDULER
         lines[f"{name}:place"] = f"{name}: not scheduled: {why}"
         return lines
     lines[f"{name}:place"] = (

@@ -8,6 +8,7 @@ from typing import TextIO
 from archon.deploy.install import endpoint
 from archon.deploy.progress import ReleaseWatch, placement, pod_ready, pvc_line
 from archon.helm import Helm, ReleaseNotFound
+from archon.kube.client import reach_api
 from archon.kube.config import ClusterTarget
 from archon.kube.rest import Kube
 
@@ -23,9 +24,11 @@ class ReleaseStatus:
     pods: list[str] = field(default_factory=list)
     pvcs: list[str] = field(default_factory=list)
     ready: bool = False
+    recovery: str = ""  # how to end an operation left pending, when one is
 
 
 def release_status(target: ClusterTarget, namespace: str, release: str) -> ReleaseStatus:
+    api = reach_api(target, timeout_s=10)
     helm = Helm(target)
     try:
         info = helm.status(release, namespace)
@@ -33,10 +36,16 @@ def release_status(target: ClusterTarget, namespace: str, release: str) -> Relea
         fix = "deploy it with `archon deploy -f values.yaml`"
         raise not_found(exc, release, namespace, fix) from exc
     report = ReleaseStatus(release, namespace, revision=info.revision, status=info.status)
+    pending = helm.pending(release, namespace) if info.status.startswith("pending-") else None
+    if pending is not None:
+        report.recovery = (
+            f"{pending.revision.status}: an operation is running, or one was interrupted; if no "
+            f"deploy is running, `archon deploy --recover -f ...` will {pending.recovery()}"
+        )
     # helm v4's `status -o json` has no chart field; `list` has "chart": "<name>-<version>".
     listed = helm.releases(namespace, name=release)
     report.chart = str(listed[0].get("chart", "?")) if listed else "?"
-    kube = Kube(target.api_client())
+    kube = Kube(api)
     watch = ReleaseWatch(kube, namespace, release)
     nodes = watch.nodes()
     pods = watch.pods()
@@ -72,3 +81,5 @@ def print_status(report: ReleaseStatus, out: TextIO) -> None:
         print(f"  {line}", file=out)
     if report.endpoint:
         print(f"  endpoint (in cluster): {report.endpoint}", file=out)
+    if report.recovery:
+        print(f"  {report.recovery}", file=out)

@@ -8,6 +8,7 @@ from typing import TextIO
 from archon.deploy.progress import selector
 from archon.deploy.status import not_found
 from archon.helm import Helm, ReleaseNotFound
+from archon.kube.client import reach_api
 from archon.kube.config import ClusterTarget
 from archon.kube.rest import Kube
 
@@ -16,12 +17,13 @@ UNINSTALL_TIMEOUT_S = 120
 
 def uninstall(target: ClusterTarget, namespace: str, release: str, *, out: TextIO) -> list[str]:
     """Uninstall and wait for the release's pods to go; returns the claims that were kept."""
+    api = reach_api(target, timeout_s=10)
     try:
         Helm(target).uninstall(release, namespace, timeout_s=UNINSTALL_TIMEOUT_S)
     except ReleaseNotFound as exc:
         fix = "list releases with `archon status` or check --namespace/--release"
         raise not_found(exc, release, namespace, fix) from exc
-    kube = Kube(target.api_client())
+    kube = Kube(api)
     claims = kube.items(
         f"/api/v1/namespaces/{namespace}/persistentvolumeclaims", labelSelector=selector(release)
     )

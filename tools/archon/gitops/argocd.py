@@ -18,7 +18,13 @@ from urllib.parse import quote
 import yaml
 
 from archon.errors import UsageError
-from archon.gitops.objects import condition, crd_present, deep_get, get_or_none, load_documents
+from archon.gitops.objects import (
+    ControllerApi,
+    condition,
+    deep_get,
+    get_or_none,
+    load_documents,
+)
 from archon.kube.follow import FollowResult, Snapshot, follow
 from archon.kube.rest import Kube, Obj
 
@@ -43,18 +49,9 @@ HEALTH_ORDER = ("Healthy", "Suspended", "Progressing", "Missing", "Degraded", "U
 COMPLETED = ("Succeeded", "Failed", "Error")
 
 
-class CrdsMissing(UsageError):
-    pass
-
-
-def path(kind: str, namespace: str, name: str = "") -> str:
-    base = f"/apis/{GROUP_VERSION}/namespaces/{quote(namespace)}/{PLURALS[kind]}"
-    return f"{base}/{quote(name)}" if name else base
-
-
-def require_crds(kube: Kube) -> None:
-    if not crd_present(kube, "applications.argoproj.io"):
-        raise CrdsMissing("ArgoCD CRDs not installed in this cluster", fix=INSTALL_FIX)
+API = ControllerApi("ArgoCD", GROUP_VERSION, PLURALS, "applications.argoproj.io", INSTALL_FIX)
+path = API.path
+require_crds = API.require_crds
 
 
 def checkout_root() -> Path:
@@ -335,7 +332,9 @@ def app_state(app: Obj, *, want_operation: bool) -> AppState:
         failed = f"sync {phase}: {message}"
     elif not pending and health == "Degraded":
         failed = "health Degraded"
-    elif any(c.get("type", "").endswith("Error") for c in status.get("conditions") or []):
+    elif not pending and any(
+        c.get("type", "").endswith("Error") for c in status.get("conditions") or []
+    ):
         errors = [c for c in status["conditions"] if c.get("type", "").endswith("Error")]
         failed = f"{errors[0]['type']}: {errors[0].get('message', '')}"
     ok_op = phase == "Succeeded" if want_operation else True
@@ -379,7 +378,7 @@ class AppWatch:
         self.app = self.kube.get(path("Application", self.namespace, self.name))
         state = app_state(self.app, want_operation=self.want_operation)
         lines = app_lines(self.app)
-        self.pods = self._pod_lines() if not state.done else {}
+        self.pods = self._pod_lines()
         lines |= self.pods
         failed = state.failed
         if failed:

@@ -16,7 +16,6 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
@@ -29,13 +28,13 @@ import yaml
 
 from archon.errors import ArchonError, ToolchainError, UsageError
 from archon.paths import cache_dir, data_file
+from archon.toolchain.go import module_dir
 
 if TYPE_CHECKING:  # the kubernetes client is slow to import; offline validation never needs it
     from archon.kube.rest import Kube
 
 CRD_API = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
 STAMP = ".archon-ok"
-DOWNLOAD_TIMEOUT_S = 300
 ESTABLISH_TIMEOUT_S = 60.0
 
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -70,48 +69,6 @@ def crd_set(which: str) -> CrdSet:
     if which not in sets:
         raise UsageError(f"unknown CRD set {which!r}", fix=f"use one of: {', '.join(sorted(sets))}")
     return sets[which]
-
-
-@cache
-def module_dir(module: str, version: str) -> Path:
-    """The module's folder in the Go module cache, downloaded (and verified) when missing."""
-    go = shutil.which("go")
-    if go is None:
-        raise ToolchainError(
-            "the go command is not installed", fix="install Go 1.26 or newer and retry"
-        )
-    env = dict(os.environ)
-    # outside any module and workspace: the user's go.work or -mod=vendor must not interfere
-    env["GOWORK"] = "off"
-    env["GOFLAGS"] = "-mod=mod"
-    with tempfile.TemporaryDirectory(prefix="archon-crds-") as tmp:
-        try:
-            proc = subprocess.run(
-                [go, "mod", "download", "-json", f"{module}@{version}"],
-                cwd=tmp,
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=DOWNLOAD_TIMEOUT_S,
-                check=False,
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise ToolchainError(
-                f"downloading {module}@{version} took over {DOWNLOAD_TIMEOUT_S} s",
-                fix="check the network to the Go module proxy and retry",
-            ) from exc
-    try:
-        info: dict[str, Any] = json.loads(proc.stdout)
-    except json.JSONDecodeError:
-        info = {}
-    if proc.returncode != 0 or not info.get("Dir"):
-        reason = str(info.get("Error") or proc.stderr.strip() or "no module folder reported")
-        raise ToolchainError(
-            f"go mod download {module}@{version} failed: {reason.splitlines()[-1][:200]}",
-            fix="check the Go module proxy is reachable (GOPROXY) and the pin in "
-            "data/toolchain.json names a version it serves",
-        )
-    return Path(info["Dir"])
 
 
 @cache

@@ -4,6 +4,8 @@ and the condition and time helpers the ArgoCD and Tekton code share."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -48,6 +50,31 @@ def load_documents(path: Path) -> list[Obj]:
                 fix="every document must be a Kubernetes object",
             )
     return docs
+
+
+class CrdsMissing(UsageError):
+    """The cluster does not serve a controller's kinds: nothing can be applied or followed."""
+
+
+@dataclass(frozen=True)
+class ControllerApi:
+    """The API group of one controller (ArgoCD, Tekton) as Archon uses it."""
+
+    product: str
+    group_version: str
+    plurals: Mapping[str, str]  # kind -> resource
+    probe_crd: str  # the CRD whose presence means the controller's kinds are installed
+    install_fix: str
+
+    def path(self, kind: str, namespace: str, name: str = "") -> str:
+        base = f"/apis/{self.group_version}/namespaces/{quote(namespace)}/{self.plurals[kind]}"
+        return f"{base}/{quote(name)}" if name else base
+
+    def require_crds(self, kube: Kube) -> None:
+        if not crd_present(kube, self.probe_crd):
+            raise CrdsMissing(
+                f"{self.product} CRDs not installed in this cluster", fix=self.install_fix
+            )
 
 
 def crd_present(kube: Kube, name: str) -> bool:

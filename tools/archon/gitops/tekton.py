@@ -16,7 +16,13 @@ from typing import Any, TextIO
 from urllib.parse import quote
 
 from archon.errors import UsageError
-from archon.gitops.objects import condition, crd_present, get_or_none, load_documents, object_path
+from archon.gitops.objects import (
+    ControllerApi,
+    condition,
+    get_or_none,
+    load_documents,
+    object_path,
+)
 from archon.kube.follow import FollowResult, Snapshot, follow
 from archon.kube.rest import Kube, KubeError, Obj
 
@@ -37,18 +43,9 @@ CANCEL_STATES = ("Cancelled", "CancelledRunFinally", "StoppedRunFinally")
 WORKSPACE_KINDS = ("emptyDir", "pvc", "configmap", "secret", "volumeClaimTemplate")
 
 
-class CrdsMissing(UsageError):
-    pass
-
-
-def path(kind: str, namespace: str, name: str = "") -> str:
-    base = f"/apis/{GROUP_VERSION}/namespaces/{quote(namespace)}/{PLURALS[kind]}"
-    return f"{base}/{quote(name)}" if name else base
-
-
-def require_crds(kube: Kube) -> None:
-    if not crd_present(kube, "pipelineruns.tekton.dev"):
-        raise CrdsMissing("Tekton CRDs not installed in this cluster", fix=INSTALL_FIX)
+API = ControllerApi("Tekton", GROUP_VERSION, PLURALS, "pipelineruns.tekton.dev", INSTALL_FIX)
+path = API.path
+require_crds = API.require_crds
 
 
 def apply_folder(kube: Kube, folder: Path, namespace: str) -> list[str]:
@@ -220,6 +217,8 @@ def get_run(kube: Kube, namespace: str, name: str) -> Obj:
 
 
 def cancel(kube: Kube, namespace: str, name: str, *, state: str = "Cancelled") -> Obj:
+    if state not in CANCEL_STATES:
+        raise UsageError(f"{state!r} is not a cancel state", fix=f"use {', '.join(CANCEL_STATES)}")
     get_run(kube, namespace, name)
     return kube.patch(path("PipelineRun", namespace, name), {"spec": {"status": state}})
 

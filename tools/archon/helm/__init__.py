@@ -7,8 +7,10 @@ The release defaults live here, so the CLI, render and deploy name the same rele
 from archon.helm.command import (
     HELM_TIMEOUT_S,
     Helm,
+    Pending,
     Release,
     Revision,
+    interrupt_running,
     template_args,
     values_stdin,
 )
@@ -16,6 +18,7 @@ from archon.helm.errors import (
     ClusterUnreachable,
     HelmError,
     HelmTimeout,
+    OperationInProgress,
     ReleaseNotFound,
     RenderFailed,
     ResourceRejected,
@@ -35,6 +38,8 @@ __all__ = [
     "Helm",
     "HelmError",
     "HelmTimeout",
+    "OperationInProgress",
+    "Pending",
     "Release",
     "ReleaseNotFound",
     "RenderFailed",
@@ -43,6 +48,7 @@ __all__ = [
     "UpgradeFailed",
     "classify",
     "helm_error_line",
+    "interrupt_running",
     "template_args",
     "values_stdin",
 ]

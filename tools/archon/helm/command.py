@@ -10,7 +10,9 @@ Helm v4 flags (checked with `helm <verb> --help` of the pinned v4.3.1): `--rollb
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +21,13 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from archon.errors import ToolchainError
-from archon.helm.errors import HelmTimeout, ReleaseNotFound, UpgradeFailed, classify
+from archon.helm.errors import (
+    ClusterUnreachable,
+    HelmTimeout,
+    ReleaseNotFound,
+    UpgradeFailed,
+    classify,
+)
 from archon.toolchain import ensure
 from archon.toolchain.registry import kubernetes_version
 
@@ -66,6 +74,36 @@ class Revision:
 
 
 @dataclass(frozen=True)
+class Pending:
+    """A release locked by an operation: the pending revision and the one to roll back to
+    (None: never deployed, so the way out is an uninstall)."""
+
+    revision: Revision
+    rollback_to: int | None
+
+    def recovery(self) -> str:
+        if self.rollback_to is None:
+            return "uninstall the never-deployed release (the model-cache claim is kept)"
+        return f"roll back to revision {self.rollback_to}, the last one deployed"
+
+
+# helm processes of this Archon process, so that an interrupt can be passed on to them.
+_LIVE: set[subprocess.Popen[str]] = set()
+_LIVE_LOCK = threading.Lock()
+
+
+def interrupt_running() -> int:
+    """Send SIGINT to every helm this process runs, as a terminal's Ctrl-C would to the whole
+    group: helm's upgrade then cancels and, with --rollback-on-failure, rolls back. Returns how
+    many were signalled."""
+    with _LIVE_LOCK:
+        live = [p for p in _LIVE if p.poll() is None]
+    for proc in live:
+        proc.send_signal(signal.SIGINT)
+    return len(live)
+
+
+@dataclass(frozen=True)
 class Helm:
     """The pinned helm acting on `target` (None: offline verbs only, or helm's own default)."""
 
@@ -89,7 +127,14 @@ class Helm:
         """helm's stdout; a failure raises the HelmError subclass that says what went wrong."""
         proc = self._exec(self.argv(args, cluster=cluster), stdin=stdin, timeout_s=timeout_s)
         if proc.returncode != 0:
-            raise classify(args[0] if args else "", proc.stderr)
+            error = classify(args[0] if args else "", proc.stderr)
+            if isinstance(error, ClusterUnreachable) and cluster and self.target is not None:
+                error.message = f"helm cannot reach the Kubernetes API at {self.target.server}"
+                error.fix = (
+                    "start the cluster (`archon cluster up` for the local one) or choose another "
+                    "with --kubeconfig/--kube-context"
+                )
+            raise error
         return proc.stdout
 
     def _exec(
@@ -97,20 +142,34 @@ class Helm:
     ) -> subprocess.CompletedProcess[str]:
         verb = argv[1] if len(argv) > 1 else ""
         try:
-            return subprocess.run(
-                argv, input=stdin, capture_output=True, text=True, timeout=timeout_s, check=False
+            proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
             )
-        except subprocess.TimeoutExpired as exc:
-            raise HelmTimeout(
-                f"helm {verb} took longer than {timeout_s:.0f} s",
-                verb=verb,
-                fix="run `archon status` to see the release; check the chart for slow hooks",
-            ) from exc
         except OSError as exc:
             raise ToolchainError(
                 f"helm at {argv[0]} cannot run: {exc.strerror or exc}",
                 fix="run `archon toolchain install`",
             ) from exc
+        with _LIVE_LOCK:
+            _LIVE.add(proc)
+        try:
+            stdout, stderr = proc.communicate(input=stdin, timeout=timeout_s)
+        except subprocess.TimeoutExpired as exc:
+            proc.kill()
+            proc.communicate()
+            raise HelmTimeout(
+                f"helm {verb} took longer than {timeout_s:.0f} s",
+                verb=verb,
+                fix="run `archon status` to see the release; check the chart for slow hooks",
+            ) from exc
+        finally:
+            with _LIVE_LOCK:
+                _LIVE.discard(proc)
+        return subprocess.CompletedProcess(argv, proc.returncode, stdout, stderr)
 
     # --- offline verbs ---------------------------------------------------------------------
 
@@ -194,6 +253,33 @@ class Helm:
         if len(revisions) >= 2:
             last, failed = revisions[-1], revisions[-2]
             exc.rolled_back = last.status == "deployed" and failed.status == "failed"
+
+    def rollback(self, release: str, namespace: str, revision: int, *, timeout_s: int) -> None:
+        args = [
+            "rollback",
+            release,
+            str(revision),
+            "--namespace",
+            namespace,
+            "--wait=watcher",
+            "--timeout",
+            f"{timeout_s}s",
+            "--history-max",
+            str(self.history_max),
+        ]
+        self.run(args, timeout_s=timeout_s + 60)
+
+    def pending(self, release: str, namespace: str) -> Pending | None:
+        """The release's operation still pending (`pending-install`, `-upgrade`, `-rollback`), if
+        any: one is running, or one was interrupted and left the release locked."""
+        try:
+            revisions = self.history(release, namespace)
+        except ReleaseNotFound:
+            return None
+        if not revisions or not revisions[-1].status.startswith("pending-"):
+            return None
+        served = [r for r in revisions[:-1] if r.status in ("deployed", "superseded")]
+        return Pending(revisions[-1], served[-1].revision if served else None)
 
     def status(self, release: str, namespace: str) -> Release:
         stdout = self.run(["status", release, "--namespace", namespace, "--output", "json"])

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from archon.errors import CommandFailed
+from archon.errors import EXIT_UNUSABLE, CommandFailed
 
 
 class HelmError(CommandFailed):
@@ -34,7 +34,13 @@ class ResourceRejected(HelmError):
 
 
 class ClusterUnreachable(HelmError):
-    """helm could not talk to the Kubernetes API."""
+    """helm could not talk to the Kubernetes API: the cluster named is unusable (exit 2)."""
+
+    exit_code = EXIT_UNUSABLE
+
+
+class OperationInProgress(HelmError):
+    """Another install, upgrade or rollback of the release holds it (or one was interrupted)."""
 
 
 class HelmTimeout(HelmError):
@@ -66,6 +72,7 @@ _RENDER = re.compile(
     r"path \".*\" not found|chart not found|Chart\.yaml file is missing",
     re.IGNORECASE,
 )
+_IN_PROGRESS = re.compile(r"another operation \(install/upgrade/rollback\) is in progress")
 _REJECTED = re.compile(r" is invalid: |admission webhook|is forbidden: ", re.IGNORECASE)
 _UPGRADE_VERBS = ("upgrade", "install")
 
@@ -75,6 +82,8 @@ _FIXES: dict[type[HelmError], str] = {
     ResourceRejected: "change the values named above; nothing was applied",
     ClusterUnreachable: "check the cluster (`archon cluster status`, --kubeconfig, --kube-context)",
     UpgradeFailed: "run `archon status` to see where the rollout stopped",
+    OperationInProgress: "wait for it to finish; if none is running (one was interrupted), "
+    "`archon deploy --recover` ends it",
 }
 
 
@@ -95,6 +104,8 @@ def error_type(verb: str, stderr: str) -> type[HelmError]:
         return ClusterUnreachable
     if _NOT_FOUND.search(stderr) and verb not in _UPGRADE_VERBS:
         return ReleaseNotFound
+    if _IN_PROGRESS.search(stderr):
+        return OperationInProgress
     if _RENDER.search(stderr):
         return RenderFailed
     if _REJECTED.search(stderr):

@@ -26,7 +26,7 @@ from archon.preflight.versions import VllmVersion
 DEFAULT_VERSION = "0.19.1"
 
 # vLLM releases by date, to read an undated case's era from the date in its `source` field
-# (GitHub release dates; only the accounting boundaries matter: 0.6.4, 0.8.0, 0.21.0).
+# (GitHub release dates; only the accounting boundaries matter: 0.6.4, 0.8.0, 0.18.0, 0.20.0).
 RELEASES = (
     ("2024-01-31", "0.3.0"),
     ("2024-03-28", "0.4.0"),
@@ -124,6 +124,7 @@ def evaluate_case(
         "id": case.get("id"),
         "model": case.get("model"),
         "gpu": case.get("gpu"),
+        "family": None,
         **UNEVALUATED,
     }
     reported = {
@@ -145,6 +146,7 @@ def evaluate_case(
     if spec is None:
         record["reason"] = f"unknown model {name!r} (not in the catalog, no config given)"
         return CaseResult(record)
+    record["family"] = spec.family
     gpu, gpu_how = gpu_for_case(case, profiles)
     if gpu is None:
         record["reason"] = gpu_how
@@ -233,6 +235,31 @@ def _quantile(values: list[float], q: float) -> float | None:
     return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
 
 
+def by_family(results: list[CaseResult]) -> dict[str, dict[str, Any]]:
+    """The same figures per architecture family (dense, moe, mla, sliding-window...)."""
+    families: dict[str, list[CaseResult]] = {}
+    for result in results:
+        families.setdefault(str(result.record.get("family") or "unknown"), []).append(result)
+    out: dict[str, dict[str, Any]] = {}
+    for family, members in sorted(families.items()):
+        kv = [r.kv_error for r in members if r.kv_error is not None]
+        weights = [r.weights_error for r in members if r.weights_error is not None]
+        judged = [r for r in members if r.verdict_ok is not None]
+        median, p90 = _quantile(kv, 0.5), _quantile(kv, 0.9)
+        out[family] = {
+            "cases": len(members),
+            "evaluated": sum(1 for r in members if r.record.get("verdict") is not None),
+            "verdicts": f"{sum(1 for r in judged if r.verdict_ok)}/{len(judged)}",
+            "kv_tokens_error_cases": len(kv),
+            "kv_tokens_error_median_pct": None if median is None else round(100 * median, 2),
+            "kv_tokens_error_p90_pct": None if p90 is None else round(100 * p90, 2),
+            "weights_error_median_pct": (
+                None if not weights else round(100 * (_quantile(weights, 0.5) or 0.0), 2)
+            ),
+        }
+    return out
+
+
 def summarize(results: list[CaseResult]) -> dict[str, Any]:
     kv = [r.kv_error for r in results if r.kv_error is not None]
     weights = [r.weights_error for r in results if r.weights_error is not None]
@@ -259,6 +286,7 @@ def summarize(results: list[CaseResult]) -> dict[str, Any]:
         "weights_error_cases": len(weights),
         "weights_error_median_pct": pct(weights_median),
         "weights_error_max_pct": pct(weights_max),
+        "by_family": by_family(results),
         "targets": {
             "kv_median_pct": 100 * TARGET_KV_MEDIAN,
             "kv_p90_pct": 100 * TARGET_KV_P90,

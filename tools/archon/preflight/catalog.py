@@ -1,8 +1,9 @@
 """Model catalog: config.json facts and checkpoint sizes, from the bundled data or the user's files.
 
-No hub access at run time: a model outside the catalog needs `--model-config config.json` plus
-`--weights-gib N` or `--safetensors-index model.safetensors.index.json` (or the size is estimated
-from the parameter count, which the report says).
+The catalog is read offline. A model outside it is read from the Hugging Face Hub
+(`archon.preflight.hub`), or from `--model-config config.json` plus `--weights-gib N` or
+`--safetensors-index model.safetensors.index.json` (else the size is estimated from the parameter
+count, which the report says).
 """
 
 from __future__ import annotations
@@ -81,12 +82,23 @@ class ModelSpec:
     dense_layers: int = 0
     kv_lora_rank: int = 0
     qk_rope_head_dim: int = 0
+    # Sliding-window attention: the window in tokens and how many layers use it (the others
+    # attend to the whole context). vLLM's hybrid KV cache manager gives those layers blocks for
+    # the window only.
+    sliding_window: int = 0
+    sliding_layers: int = 0
+    # Parameters of a multimodal model's vision encoder and projector: kept in 16 bits by every
+    # quantization format here, and loaded by vLLM beside the language model.
+    encoder_params: int = 0
     quantization: str = "none"
     weights_gb: float | None = None
     weights_source: str = ""
     active_params_b: float | None = None
     min_vllm: str | None = None
     sources: tuple[str, ...] = ()
+    # Where the facts came from: "catalog", "cache", "hub" or "--model-config"; the Hub commit.
+    origin: str = "catalog"
+    commit: str = ""
 
     @property
     def is_moe(self) -> bool:
@@ -95,6 +107,19 @@ class ModelSpec:
     @property
     def is_mla(self) -> bool:
         return self.kv_lora_rank > 0
+
+    @property
+    def is_hybrid(self) -> bool:
+        return self.sliding_window > 0 and self.sliding_layers > 0
+
+    @property
+    def family(self) -> str:
+        """The architecture family the memory model treats differently."""
+        if self.is_mla:
+            return "mla"
+        if self.is_hybrid:
+            return "sliding-window" if not self.is_moe else "sliding-window+moe"
+        return "moe" if self.is_moe else "dense"
 
     def param_count(self) -> tuple[float, float]:
         """(linear-layer parameters, embedding + lm_head parameters), from the config alone."""
@@ -120,7 +145,7 @@ class ModelSpec:
             return self.weights_gb
         linear, embed = self.param_count()
         per_param = _LINEAR_BYTES.get(self.quantization, 2.0)
-        return (linear * per_param + embed * 2.0) / GB
+        return (linear * per_param + (embed + self.encoder_params) * 2.0) / GB
 
     @property
     def weights_estimated(self) -> bool:
@@ -182,6 +207,8 @@ _OPTIONAL_INT = (
     "dense_layers",
     "kv_lora_rank",
     "qk_rope_head_dim",
+    "sliding_window",
+    "sliding_layers",
 )
 
 
@@ -209,6 +236,21 @@ def _spec_from_entry(entry: dict[str, Any], where: str) -> ModelSpec:
         fields[key] = int(arch.get(key, 0) or 0)
     weights = entry.get("weights_gb")
     sources = tuple(str(s) for s in entry.get("sources") or ())
+    vision = arch.get("vision")
+    fields["encoder_params"] = (
+        vision_params(
+            {
+                "hidden_size": vision.get("hidden"),
+                "num_hidden_layers": vision.get("layers"),
+                "intermediate_size": vision.get("intermediate"),
+                "image_size": vision.get("image_size"),
+                "patch_size": vision.get("patch_size"),
+            },
+            int(fields["hidden"]),
+        )
+        if isinstance(vision, dict)
+        else 0
+    )
     return ModelSpec(
         name=name,
         dtype=str(arch.get("dtype", "bfloat16")),
@@ -248,8 +290,8 @@ class Catalog:
             raise UsageError(
                 f"model {name!r} is not in the catalog",
                 key=key,
-                fix="pass --model-config path/to/config.json (and --weights-gib N or "
-                "--safetensors-index FILE)",
+                fix="name a Hugging Face repository (org/name), or pass --model-config "
+                "path/to/config.json (and --weights-gib N or --safetensors-index FILE)",
             )
         return spec
 
@@ -281,10 +323,34 @@ def _first(config: dict[str, Any], *keys: str) -> Any:
     return None
 
 
+# What a config.json may leave out because transformers' config class supplies it; vLLM reads
+# the filled-in config. Gemma 3's published configs omit head_dim, vocab_size and
+# max_position_embeddings from text_config (transformers models/gemma3/configuration_gemma3.py
+# Gemma3TextConfig defaults; models/gemma2/configuration_gemma2.py for Gemma 2).
+CONFIG_DEFAULTS: dict[str, dict[str, Any]] = {
+    "gemma3_text": {
+        "head_dim": 256,
+        "vocab_size": 262208,
+        "max_position_embeddings": 131072,
+        "sliding_window": 4096,
+        "sliding_window_pattern": 6,
+        "tie_word_embeddings": True,
+    },
+    "gemma2": {
+        "head_dim": 256,
+        "vocab_size": 256000,
+        "max_position_embeddings": 8192,
+        "sliding_window": 4096,
+        "tie_word_embeddings": True,
+    },
+}
+
+
 def spec_from_config(config: dict[str, Any], *, name: str, where: str = "") -> ModelSpec:
     """Read a Hugging Face config.json (text_config of multimodal wrappers is used when present)."""
     if isinstance(config.get("text_config"), dict):
         config = {**config, **config["text_config"]}
+    config = {**CONFIG_DEFAULTS.get(str(config.get("model_type") or ""), {}), **config}
     hidden = _first(config, "hidden_size", "n_embd", "d_model")
     layers = _first(config, "num_hidden_layers", "n_layer", "num_layers")
     heads = _first(config, "num_attention_heads", "n_head")
@@ -311,6 +377,9 @@ def spec_from_config(config: dict[str, Any], *, name: str, where: str = "") -> M
     if quant == "bitsandbytes":
         quant = "bnb"
     experts = _first(config, "num_local_experts", "num_experts", "n_routed_experts") or 0
+    window, sliding = sliding_layers_from_config(config, int(layers))
+    vision = config.get("vision_config")
+    encoder = vision_params(vision, int(hidden)) if isinstance(vision, dict) else 0
     return ModelSpec(
         name=name,
         layers=int(layers),
@@ -333,10 +402,59 @@ def spec_from_config(config: dict[str, Any], *, name: str, where: str = "") -> M
         dense_layers=int(config.get("first_k_dense_replace") or 0),
         kv_lora_rank=int(config.get("kv_lora_rank") or 0),
         qk_rope_head_dim=int(config.get("qk_rope_head_dim") or 0),
+        sliding_window=window,
+        sliding_layers=sliding,
+        encoder_params=encoder,
         quantization=quant,
         weights_source="estimated from parameter count",
         sources=(where,) if where else (),
     )
+
+
+def vision_params(vision: dict[str, Any], text_hidden: int) -> int:
+    """Parameters of a ViT-style vision encoder (SigLIP, CLIP, Qwen-VL) and a linear projector
+    into the language model, from its vision_config: per layer the four attention projections
+    and the MLP (gated when `hidden_act` is silu, as Qwen-VL's), plus patch and position
+    embeddings. 0 when the config does not describe one."""
+    hidden = vision.get("hidden_size") or vision.get("embed_dim")
+    layers = vision.get("num_hidden_layers") or vision.get("depth")
+    inter = vision.get("intermediate_size")
+    if not all(isinstance(v, int) and v > 0 for v in (hidden, layers, inter)):
+        return 0
+    assert isinstance(hidden, int) and isinstance(layers, int) and isinstance(inter, int)
+    mlp = (3 if vision.get("hidden_act") == "silu" else 2) * hidden * inter
+    patch = int(vision.get("patch_size") or 14)
+    image = int(vision.get("image_size") or 0)
+    positions = (image // patch) ** 2 if image else 0
+    embeddings = 3 * patch * patch * hidden + positions * hidden
+    return layers * (4 * hidden * hidden + mlp) + embeddings + hidden * text_hidden
+
+
+def sliding_layers_from_config(config: dict[str, Any], layers: int) -> tuple[int, int]:
+    """(window, number of sliding-window layers) as vLLM's model code reads config.json.
+
+    `layer_types` names each layer (gpt-oss, Gemma 3 in recent transformers); Gemma 2 alternates,
+    sliding on even layers (vllm/model_executor/models/gemma2.py); Gemma 3 slides except every
+    `sliding_window_pattern`-th layer (gemma3.py); Qwen2/Qwen3 carry a window but switch it off
+    with `use_sliding_window: false`; a Mistral config with a window slides on every layer.
+    """
+    window = config.get("sliding_window")
+    if not isinstance(window, int) or isinstance(window, bool) or window <= 0:
+        return 0, 0
+    if config.get("use_sliding_window") is False:
+        return 0, 0
+    types = config.get("layer_types")
+    if isinstance(types, list) and types:
+        return window, sum(1 for t in types[:layers] if t == "sliding_attention")
+    model_type = str(config.get("model_type") or "")
+    if model_type == "gemma2":
+        return window, (layers + 1) // 2
+    pattern = config.get("sliding_window_pattern")
+    if isinstance(pattern, int) and pattern > 1:
+        return window, layers - layers // pattern
+    if model_type.startswith("gemma3"):
+        return window, layers - layers // 6
+    return window, layers
 
 
 def load_model_config(path: str | Path, *, name: str) -> ModelSpec:

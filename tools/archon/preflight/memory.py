@@ -8,7 +8,9 @@ vllm/worker/worker.py determine_num_available_blocks):
     kv_cache  = usable - weights - activation peak - non-torch - CUDA graphs* - LoRA slots
     blocks    = kv_cache // (16 tokens x KV bytes per token);  tokens = blocks x 16
 
-(*graphs only since v0.21 and without enforce_eager). The constants below are calibrated on the
+(*graphs from v0.20, or v0.18 with VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS=1, and never with
+enforce_eager). Sliding-window layers get blocks for their window only (the hybrid KV cache
+manager, vllm/v1/core/kv_cache_utils.py). The constants below are calibrated on the
 public start-up logs in benchmarks/vllm-startups.jsonl (each case names its source);
 docs/preflight.md gives the derivation, the accuracy reached and the known gaps.
 """
@@ -96,10 +98,21 @@ class Engine:
     max_loras: int = 0  # 0 = LoRA off
     max_lora_rank: int = 16
     name: str = "main"
+    auto_max_model_len: bool = False  # --max-model-len -1 (v0.14+)
+    kv_cache_memory_bytes: int | None = None  # --kv-cache-memory-bytes (v0.10.2+)
+    estimate_cudagraphs: bool | None = None  # VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS
 
     @property
     def model_len(self) -> int:
         return self.max_model_len or self.model.max_positions
+
+    @property
+    def graphs_in_budget(self) -> bool:
+        return (
+            self.version.engine == "v1"
+            and not self.enforce_eager
+            and self.version.graphs_in_budget(self.estimate_cudagraphs)
+        )
 
 
 @dataclass(frozen=True)
@@ -140,6 +153,12 @@ class MemoryEstimate:
     max_concurrency: float
     failure: str | None  # None, "oom_weights", "no_cache_memory", "kv_too_small"
     max_model_len_fit: int = 0
+    kv_needed_gib: float = 0.0  # KV memory one request of max_model_len needs
+    kv_groups: int = 1  # KV cache groups (hybrid models: one per attention type and layer slice)
+    sliding_layers: int = 0
+    sliding_window: int = 0
+    auto_max_model_len: bool = False
+    kv_cache_fixed: bool = False
     min_utilization: float | None = None
     decode_tokens_per_s: float | None = None
     notes: list[str] = field(default_factory=list)
@@ -170,6 +189,12 @@ class MemoryEstimate:
             "max_num_batched_tokens": self.max_num_batched_tokens,
             "max_concurrency": round(self.max_concurrency, 2),
             "max_model_len_fit": self.max_model_len_fit,
+            "kv_needed_gib": round(self.kv_needed_gib, 3),
+            "kv_cache_groups": self.kv_groups,
+            "sliding_window": self.sliding_window or None,
+            "sliding_window_layers": self.sliding_layers,
+            "max_model_len_auto": self.auto_max_model_len,
+            "kv_cache_memory_fixed": self.kv_cache_fixed,
             "min_gpu_memory_utilization": self.min_utilization,
             "decode_tokens_per_s_max": (
                 round(self.decode_tokens_per_s, 1) if self.decode_tokens_per_s else None
@@ -271,6 +296,54 @@ def decode_ceiling(model: ModelSpec, gpu: GpuBudget, tp: int = 1) -> float | Non
     return gpu.bandwidth_gbs * 1e9 / (per_gpu * factor)
 
 
+@dataclass(frozen=True)
+class KvLayout:
+    """How vLLM lays the KV cache out: layers per group, full and sliding groups.
+
+    A model with one attention type is one group of every layer. A hybrid model's layers are cut
+    into groups of equal size, one attention type each, padded when a type's count is not a
+    multiple (vllm/v1/core/kv_cache_utils.py _get_kv_cache_groups_uniform_page_size): the size
+    is the smallest type's layer count, or the largest one's when it is below 1.5x the smallest.
+    One block id spans `group_size` layers.
+    """
+
+    group_size: int
+    full_groups: int
+    sliding_groups: int
+    window: int
+
+    @property
+    def groups(self) -> int:
+        return self.full_groups + self.sliding_groups
+
+    def blocks_per_request(self, model_len: int, batched_tokens: int) -> int:
+        """Blocks one request of model_len tokens holds at its peak: full-attention groups the
+        whole length; sliding groups min(window - 1 + batched tokens, length) + one block,
+        because the window need not start on a block boundary (vllm/v1/kv_cache_interface.py
+        SlidingWindowSpec.max_memory_usage_bytes)."""
+        full = math.ceil(model_len / BLOCK_SIZE)
+        if not self.sliding_groups:
+            return self.full_groups * full
+        tokens = min(self.window - 1 + batched_tokens, model_len)
+        sliding = min(math.ceil(tokens / BLOCK_SIZE) + 1, full)
+        return self.full_groups * full + self.sliding_groups * sliding
+
+
+def kv_layout(model: ModelSpec) -> KvLayout:
+    sliding = min(model.sliding_layers, model.layers) if model.is_hybrid else 0
+    full = model.layers - sliding
+    counts = [n for n in (full, sliding) if n > 0]
+    size = min(counts)
+    if max(counts) < 1.5 * size:
+        size = max(counts)
+    return KvLayout(
+        group_size=size,
+        full_groups=math.ceil(full / size) if full else 0,
+        sliding_groups=math.ceil(sliding / size) if sliding else 0,
+        window=model.sliding_window if sliding else 0,
+    )
+
+
 # ---- the estimate --------------------------------------------------------------------------------
 
 
@@ -284,18 +357,34 @@ def _core(engine: Engine, gpu: GpuBudget) -> MemoryEstimate:
     act = activation_gib(model, tokens, seqs, engine=gen, tp=tp, chunked=chunked)
     non_torch = non_torch_gib(gen, tp)
     graphs = 0.0 if engine.enforce_eager else cudagraph_gib(model)
-    graphs_in = gen == "v1" and engine.version.graphs_budgeted and not engine.enforce_eager
+    graphs_in = engine.graphs_in_budget
     lora = lora_gib(model, engine.max_loras, engine.max_lora_rank, tp)
-    kv = usable - weights - act - non_torch - (graphs if graphs_in else 0.0) - lora
+    spent = weights + act + non_torch + (graphs if graphs_in else 0.0) + lora
+    fixed = engine.kv_cache_memory_bytes is not None and gen == "v1"
+    if fixed:
+        # --kv-cache-memory-bytes: vLLM takes the size as given and skips the utilization
+        # arithmetic (vllm/v1/worker/gpu_worker.py determine_available_memory)
+        kv = (engine.kv_cache_memory_bytes or 0) / GIB
+        usable = spent + kv
+    else:
+        kv = usable - spent
     per_token = kv_bytes_per_token(model, engine.kv_cache_dtype, tp)
-    blocks = max(0, int(kv * GIB // (per_token * BLOCK_SIZE))) if kv > 0 else 0
-    kv_tokens = blocks * BLOCK_SIZE
+    layout = kv_layout(model)
+    per_layer_block = per_token / model.layers * BLOCK_SIZE
+    block_bytes = per_layer_block * layout.group_size
+    blocks = max(0, int(kv * GIB // block_bytes)) if kv > 0 else 0
+    # "GPU KV cache size: N tokens": blocks per group x block size (vllm/v1/core/kv_cache_utils.py)
+    kv_tokens = blocks // layout.groups * BLOCK_SIZE
     model_len = engine.model_len
+    per_request = layout.blocks_per_request(model_len, tokens)
+    concurrency = blocks / per_request if per_request else 0.0
     if weights + LOAD_HEADROOM_GIB > gpu.visible_gib:
         failure: str | None = "oom_weights"
+    elif fixed and usable > gpu.visible_gib:
+        failure = "oom_kv_fixed"
     elif blocks <= 0:
         failure = "no_cache_memory"
-    elif kv_tokens < model_len:
+    elif blocks < per_request:
         failure = "kv_too_small"
     else:
         failure = None
@@ -318,8 +407,13 @@ def _core(engine: Engine, gpu: GpuBudget) -> MemoryEstimate:
         max_model_len=model_len,
         max_num_seqs=seqs,
         max_num_batched_tokens=tokens,
-        max_concurrency=kv_tokens / model_len if model_len else 0.0,
+        max_concurrency=concurrency,
         failure=failure,
+        kv_needed_gib=per_request * block_bytes / GIB,
+        kv_groups=layout.groups,
+        sliding_layers=model.sliding_layers if model.is_hybrid else 0,
+        sliding_window=layout.window,
+        kv_cache_fixed=fixed,
     )
 
 
@@ -337,14 +431,24 @@ def _largest(lo: int, hi: int, ok: Callable[[int], bool]) -> int:
 
 
 def estimate(engine: Engine, gpu: GpuBudget) -> MemoryEstimate:
-    """The full estimate: figures, verdict, largest max_model_len that fits, lowest utilization."""
-    result = _core(engine, gpu)
+    """The full estimate: figures, verdict, largest max_model_len that fits, lowest utilization.
+
+    With --max-model-len -1 vLLM itself picks the largest length that fits, up to the model's
+    max_position_embeddings (vllm/v1/core/kv_cache_utils.py); the estimate does the same.
+    """
     limit = engine.model.max_positions
 
     def fits_len(length: int) -> bool:
-        return _core(replace(engine, max_model_len=length), gpu).starts
+        return _core(replace(engine, max_model_len=length, auto_max_model_len=False), gpu).starts
 
-    result.max_model_len_fit = _largest(BLOCK_SIZE, max(limit, BLOCK_SIZE), fits_len)
+    fit = _largest(BLOCK_SIZE, max(limit, BLOCK_SIZE), fits_len)
+    if engine.auto_max_model_len:
+        engine = replace(engine, max_model_len=fit or limit, auto_max_model_len=False)
+        result = _core(engine, gpu)
+        result.auto_max_model_len = True
+    else:
+        result = _core(engine, gpu)
+    result.max_model_len_fit = fit
 
     def fits_util(hundredths: int) -> bool:
         # monotone decreasing in "how much we give up": test 100 - hundredths

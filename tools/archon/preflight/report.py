@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from archon.errors import Problem, UsageError
+from archon.preflight import hub
+from archon.preflight.advice import Fix, needed_gib, round_down, suggest
 from archon.preflight.archetypes import SHARED_GPU_CEILING
 from archon.preflight.archetypes import instances as archetype_instances
 from archon.preflight.archetypes import lora_slots as archetype_lora_slots
@@ -22,7 +24,6 @@ from archon.preflight.catalog import (
 from archon.preflight.compat import ONLINE_QUANTIZATIONS, Finding, Setup, evaluate
 from archon.preflight.memory import (
     BLOCK_SIZE,
-    GIB,
     Engine,
     GpuBudget,
     MemoryEstimate,
@@ -31,7 +32,7 @@ from archon.preflight.memory import (
 )
 from archon.preflight.profiles import GpuProfile, ProfileSet, load_profiles
 from archon.preflight.settings import Settings, read_settings
-from archon.preflight.versions import VllmVersion
+from archon.preflight.versions import AUTO_MAX_MODEL_LEN, KV_CACHE_MEMORY_BYTES, VllmVersion
 from archon.values import get_path
 
 CONCURRENCY_WARN = 1.5  # fewer full-length requests than this in flight is a cramped server
@@ -50,6 +51,8 @@ class PreflightReport:
     version: str = ""
     notes: list[str] = field(default_factory=list)
     instances: list[dict[str, Any]] = field(default_factory=list)  # archetype instances
+    fixes: list[Fix] = field(default_factory=list)  # single changes that make it fit
+    engine: Engine | None = None
 
     @property
     def problems(self) -> list[Problem]:
@@ -99,7 +102,23 @@ class PreflightReport:
                     "max_num_batched_tokens",
                 )
             },
+            "model_source": self.spec.origin if self.spec else None,
+            "model_commit": (self.spec.commit or None) if self.spec else None,
+            "weights_source": self.spec.weights_source if self.spec else None,
+            "architecture": self.spec.family if self.spec else None,
+            **{
+                key: figures.get(key)
+                for key in (
+                    "kv_needed_gib",
+                    "kv_cache_groups",
+                    "sliding_window",
+                    "sliding_window_layers",
+                    "max_model_len_auto",
+                    "kv_cache_memory_fixed",
+                )
+            },
             "problems": [f.as_dict() for f in self.findings],
+            "fixes": [f.as_dict() for f in self.fixes],
             "instances": self.instances,
             "notes": self.notes,
         }
@@ -114,25 +133,12 @@ def _gib(value: float) -> str:
     return f"{value:.2f} GiB"
 
 
-def _round_down(length: int) -> int:
-    step = 1024 if length >= 4096 else 256 if length >= 512 else BLOCK_SIZE
-    return max(BLOCK_SIZE, length // step * step)
-
-
-def _smallest_card(engine: Engine, profiles: ProfileSet, like: GpuProfile) -> GpuProfile | None:
-    """The smallest card of the same vendor and class (desktop or data-center) that works."""
-    fitting = [
-        p
-        for p in profiles
-        if p.vendor == like.vendor
-        and bool(p.desktop_mib) == bool(like.desktop_mib)
-        and estimate(engine, GpuBudget(p.name, p.visible_gib)).starts
-    ]
-    return min(fitting, key=lambda p: p.memory_mib, default=None)
-
-
 def _memory_findings(
-    est: MemoryEstimate, engine: Engine, profile: GpuProfile, profiles: ProfileSet
+    est: MemoryEstimate,
+    engine: Engine,
+    profile: GpuProfile,
+    profiles: ProfileSet,
+    fixes_out: list[Fix] | None = None,
 ) -> list[Finding]:
     found: list[Finding] = []
 
@@ -140,40 +146,40 @@ def _memory_findings(
         found.append(Finding(level, Problem(key, message, fix, value), rule))
 
     card = f"{profile.name} ({profile.memory_mib} MiB)"
-    bigger = _smallest_card(engine, profiles, profile)
-    card_fix = (
-        f"use a {round(bigger.memory_mib / 1024)} GB card such as {bigger.name}"
-        if bigger
-        else "use a larger card or more GPUs"
-    )
+    if est.failure is not None:
+        budget = GpuBudget(profile.name, profile.visible_gib, profile.bandwidth_gbs)
+        fixes = suggest(engine, est, budget, profile, profiles)
+        if fixes_out is not None:
+            fixes_out.extend(fixes)
+        offered = [f"{f.change} (needs {needed_gib(f.estimate):.2f} GiB)" for f in fixes]
+        if not any(not f.key for f in fixes):
+            offered.append("use a larger card or more GPUs")
+        fix_text = ", or ".join(offered)
     if est.failure == "oom_weights":
         add(
             "FAIL",
             "model.name",
             f"weights take {_gib(est.weights_gib)} per GPU, more than {card} holds "
             f"({_gib(est.gpu_total_gib)} visible)",
-            f"choose a smaller or 4-bit model, or {card_fix}",
+            fix_text,
             engine.model.name,
             "memory",
         )
         return found
+    if est.failure == "oom_kv_fixed":
+        add(
+            "FAIL",
+            "model.extraArgs",
+            f"--kv-cache-memory-bytes asks for {_gib(est.kv_cache_gib)} of KV cache on top of "
+            f"{_gib(est.usable_gib - est.kv_cache_gib)} for weights, activation and graphs: "
+            f"{_gib(est.usable_gib)}, more than {card} holds ({_gib(est.gpu_total_gib)})",
+            f"lower --kv-cache-memory-bytes below "
+            f"{_gib(max(0.0, est.gpu_total_gib - est.usable_gib + est.kv_cache_gib))}",
+            est.kv_cache_gib,
+            "memory",
+        )
+        return found
     if est.failure in ("no_cache_memory", "kv_too_small"):
-        need = engine.model_len * est.kv_bytes_per_token / GIB
-        budget = GpuBudget(profile.name, profile.visible_gib)
-        fixes = []
-        if est.max_model_len_fit >= BLOCK_SIZE:
-            fixes.append(f"set model.maxModelLen <= {_round_down(est.max_model_len_fit)}")
-        fp8 = replace(engine, kv_cache_dtype="fp8")
-        if engine.kv_cache_dtype == "auto" and estimate(fp8, budget).starts:
-            fixes.append("model.kvCacheDtype fp8")
-        if est.min_utilization is not None and est.min_utilization <= 0.95:
-            fixes.append(f"model.gpuMemoryUtilization {est.min_utilization:.2f}")
-        for seqs in (64, 32, 16, 8):  # the profile run's sampler pass scales with max_num_seqs
-            fewer = replace(engine, max_num_seqs=seqs)
-            if seqs < est.max_num_seqs and estimate(fewer, budget).starts:
-                fixes.append(f"model.maxNumSeqs {seqs}")
-                break
-        fixes.append(card_fix)
         spent = [
             f"weights {_gib(est.weights_gib)}",
             f"activation {_gib(est.activation_gib)}",
@@ -186,9 +192,9 @@ def _memory_findings(
         add(
             "FAIL",
             "model.maxModelLen",
-            f"{engine.model_len} needs {_gib(need)} of KV cache, only "
+            f"{engine.model_len} needs {_gib(est.kv_needed_gib)} of KV cache, only "
             f"{_gib(max(0.0, est.kv_cache_gib))} left on {card} after {', '.join(spent)}",
-            ", or ".join(fixes),
+            fix_text,
             engine.model_len,
             "memory",
         )
@@ -199,7 +205,7 @@ def _memory_findings(
             "model.maxModelLen",
             f"the KV cache holds {est.kv_cache_tokens} tokens: {est.max_concurrency:.2f} "
             f"requests of {engine.model_len} tokens at once on {card}",
-            f"set model.maxModelLen <= {_round_down(est.kv_cache_tokens * 2 // 3)} for 1.5x, "
+            f"set model.maxModelLen <= {round_down(est.max_model_len_fit * 2 // 3)} for 1.5x, "
             "or model.kvCacheDtype fp8",
             engine.model_len,
             "memory",
@@ -257,7 +263,7 @@ def _archetype_findings(
         ]
         if s.problems:
             continue
-        spec = resolve_model(s.model)
+        spec = resolve_model(s.model, revision=s.revision)
         # The instance runs the same image on the same card, with its own model: the same rules.
         for finding in evaluate(setup_from_settings(s, profile, spec, version)):
             key = finding.problem.key.replace("model", prefix, 1)
@@ -374,18 +380,47 @@ def engine_from_settings(s: Settings, spec: ModelSpec, version: VllmVersion) -> 
         tensor_parallel_size=s.tensor_parallel_size,
         max_loras=s.max_loras,
         max_lora_rank=s.max_lora_rank,
+        auto_max_model_len=s.auto_max_model_len,
+        kv_cache_memory_bytes=s.kv_cache_memory_bytes,
+        estimate_cudagraphs=s.estimate_cudagraphs,
     )
+
+
+def _looks_like_repo(name: str) -> bool:
+    return name.count("/") == 1 and " " not in name.strip() and not name.startswith(("/", "."))
+
+
+def _lookup_model(name: str, revision: str, refresh: bool) -> ModelSpec:
+    """The cache, the catalog, then the Hub: the catalog is curated and answers offline, so the
+    Hub is asked only for models it does not know (or with --refresh)."""
+    repo = name.strip()
+    revision = revision or "main"
+    if _looks_like_repo(repo):
+        if not refresh:
+            hit = hub.cached(repo, revision)
+            if hit is not None:
+                return hub.spec_from_hub(hit)
+            known = load_catalog().get(repo)
+            if known is not None:
+                return known
+        return hub.spec_from_hub(hub.lookup(repo, revision, refresh=refresh))
+    return load_catalog().find(name)
 
 
 def resolve_model(
     name: str,
     *,
+    revision: str = "main",
     model_config: str | Path | None = None,
     weights_gib: float | None = None,
     safetensors_index: str | Path | None = None,
+    refresh: bool = False,
 ) -> ModelSpec:
-    spec = load_model_config(model_config, name=name) if model_config else None
-    spec = spec or load_catalog().find(name)
+    """The model's facts, in order: --model-config, the cache, the catalog, the Hub."""
+    if model_config:
+        spec = replace(load_model_config(model_config, name=name), origin="--model-config")
+    else:
+        spec = _lookup_model(name, revision, refresh)
     if weights_gib is not None:
         if weights_gib <= 0:
             raise UsageError(
@@ -412,6 +447,7 @@ def check_values(
     model_config: str | Path | None = None,
     weights_gib: float | None = None,
     safetensors_index: str | Path | None = None,
+    refresh: bool = False,
 ) -> PreflightReport:
     """Preflight merged chart values against a GPU profile.
 
@@ -427,6 +463,7 @@ def check_values(
             model_config=model_config,
             weights_gib=weights_gib,
             safetensors_index=safetensors_index,
+            refresh=refresh,
         )
     except UsageError as exc:
         if exc.source or not source or exc.key.startswith("-"):  # flags are not in the file
@@ -443,6 +480,7 @@ def _check_values(
     model_config: str | Path | None,
     weights_gib: float | None,
     safetensors_index: str | Path | None,
+    refresh: bool = False,
 ) -> PreflightReport:
     s = read_settings(values, gpu=gpu)
     slots, rank = archetype_lora_slots(values)
@@ -459,9 +497,11 @@ def _check_values(
     profile = profiles.find(s.gpu_profile, key="--gpu" if gpu else "gpu.profile")
     spec = resolve_model(
         s.model,
+        revision=s.revision,
         model_config=model_config,
         weights_gib=weights_gib,
         safetensors_index=safetensors_index,
+        refresh=refresh,
     )
     written_quant = normalize_quantization(s.quantization)
     if spec.quantization == "none" and written_quant in ONLINE_QUANTIZATIONS:
@@ -488,9 +528,14 @@ def _check_values(
         )
         (est,), _left = estimate_gpu(budget, [engine])
         report.estimate = est
+        report.engine = engine
         findings += [
             replace(f, problem=replace(f.problem, source=source))
-            for f in _memory_findings(est, engine, profile, profiles)
+            for f in _memory_findings(est, engine, profile, profiles, report.fixes)
+        ]
+        findings += [
+            replace(f, problem=replace(f.problem, source=source))
+            for f in _flag_findings(s, version)
         ]
         shared = _archetype_findings(values, s, engine, profile, profiles, version, report)
         findings += [replace(f, problem=replace(f.problem, source=source)) for f in shared]
@@ -504,11 +549,71 @@ def _check_values(
     return report
 
 
+def _flag_findings(s: Settings, version: VllmVersion) -> list[Finding]:
+    """Engine flags the image's vLLM does not know yet."""
+    found = []
+    if s.auto_max_model_len and not version.at_least(AUTO_MAX_MODEL_LEN):
+        found.append(
+            Finding(
+                "FAIL",
+                Problem(
+                    "model.extraArgs",
+                    f"--max-model-len -1 needs vLLM v0.14 or newer, the image runs {version}",
+                    "give model.maxModelLen a token count, or use a v0.14+ image",
+                    -1,
+                ),
+                "flags",
+            )
+        )
+    if s.kv_cache_memory_bytes is not None and not version.at_least(KV_CACHE_MEMORY_BYTES):
+        found.append(
+            Finding(
+                "FAIL",
+                Problem(
+                    s.overridden.get("kv-cache-memory-bytes", "model.extraArgs").split(" ")[0],
+                    f"--kv-cache-memory-bytes needs vLLM v0.10.2 or newer, the image runs "
+                    f"{version}",
+                    "drop it and size the cache with model.gpuMemoryUtilization",
+                    s.kv_cache_memory_bytes,
+                ),
+                "flags",
+            )
+        )
+    return found
+
+
+def _architecture(est: MemoryEstimate, spec: ModelSpec | None) -> str:
+    if spec is None:
+        return "unknown"
+    text = spec.family
+    if est.sliding_layers:
+        text += (
+            f" ({est.sliding_layers} of {spec.layers} layers slide over {est.sliding_window} "
+            f"tokens; {est.kv_groups} KV cache groups)"
+        )
+    if spec.is_moe:
+        text += f", {spec.experts} experts, {spec.experts_per_token} active"
+    return text
+
+
+def _source_line(spec: ModelSpec) -> str:
+    where = {
+        "catalog": "the built-in catalog",
+        "cache": "the Archon cache of the Hub",
+        "hub": "the Hugging Face Hub",
+        "--model-config": "--model-config",
+    }.get(spec.origin, spec.origin)
+    commit = f" (commit {spec.commit[:12]})" if spec.commit else ""
+    return f"{where}{commit}; weights: {spec.weights_source}"
+
+
 def render_table(report: PreflightReport) -> str:
     lines = [f"preflight: {report.verdict}  {report.model} on {report.gpu} ({report.image})"]
     est = report.estimate
     if est is not None:
         rows = [
+            ("model facts from", _source_line(report.spec) if report.spec else "unknown"),
+            ("architecture", _architecture(est, report.spec)),
             ("GPU total (visible)", _gib(est.gpu_total_gib)),
             (f"usable (x {est.utilization})", _gib(est.usable_gib)),
             ("weights", _gib(est.weights_gib)),
@@ -550,5 +655,8 @@ def render_table(report: PreflightReport) -> str:
         )
     for finding in report.findings:
         lines.append(f"{finding.level} {finding.problem.line()}")
+    if report.fixes:
+        lines.append("changes that would make it fit:")
+        lines += [f"  try: {fix.line()}" for fix in report.fixes]
     lines += [f"note: {note}" for note in report.notes]
     return "\n".join(lines)

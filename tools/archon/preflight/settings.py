@@ -1,7 +1,14 @@
-"""Read the chart values the preflight needs (the contract with charts/archon/values.yaml)."""
+"""Read the chart values the preflight needs (the contract with charts/archon/values.yaml).
+
+This is the one place that turns values into vLLM engine settings. The chart writes the
+`model.*` keys into vLLM's config file, merges `model.extraConfig` into it, and appends
+`model.extraArgs` to the command line, where vLLM lets them win. The effective setting is
+therefore: `model.<key>`, then the same flag in `extraConfig`, then in `extraArgs`.
+"""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +41,11 @@ class Settings:
     max_loras: int = 0
     max_lora_rank: int = 16
     rope_scaling: bool = False
+    revision: str = "main"
+    auto_max_model_len: bool = False  # --max-model-len -1: vLLM picks the largest that fits
+    kv_cache_memory_bytes: int | None = None  # --kv-cache-memory-bytes: a fixed KV cache size
+    estimate_cudagraphs: bool | None = None  # VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS in extraEnv
+    overridden: dict[str, str] = field(default_factory=dict)  # key -> the flag that set it
     problems: list[Problem] = field(default_factory=list)
 
     @property
@@ -57,6 +69,109 @@ def _flag_map(extra_config: Any, extra_args: Any) -> dict[str, Any]:
                 value = args[i + 1]
             flags[name.replace("_", "-")] = value if value else True
     return flags
+
+
+_HUMAN_INT = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*([kKmMgGtT]?)\s*$")
+# vLLM's human_readable_int (vllm/engine/arg_utils.py): lower-case suffixes are decimal,
+# upper-case ones binary ("25.6k" = 25600, "1G" = 2^30).
+_DECIMAL = {"k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
+_BINARY = {"K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+
+
+def human_int(value: Any) -> int | None:
+    """An integer flag value as vLLM parses it ("8192", "32k", "8G", 8192); None if not one."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    match = _HUMAN_INT.match(str(value))
+    if not match:
+        return None
+    number, suffix = float(match.group(1)), match.group(2)
+    scale = _DECIMAL.get(suffix) or _BINARY.get(suffix) or 1
+    return int(number * scale)
+
+
+def _flag_bool(value: Any) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("", "true", "1", "yes", "on"):
+        return True
+    if text in ("false", "0", "no", "off"):
+        return False
+    return None
+
+
+def _env_value(extra_env: Any, name: str) -> str | None:
+    if not isinstance(extra_env, list):
+        return None
+    for item in extra_env:
+        if isinstance(item, dict) and item.get("name") == name and "value" in item:
+            return str(item["value"])
+    return None
+
+
+def _apply_flags(s: Settings, config: dict[str, Any], args: dict[str, Any]) -> None:
+    """Engine flags given in extraConfig / extraArgs override the model.* values."""
+    for where, flags in (("model.extraConfig", config), ("model.extraArgs", args)):
+
+        def bad(flag: str, value: Any, want: str, where: str = where) -> None:
+            s.problems.append(
+                Problem(where, f"--{flag} {value!r} is not {want}", f"give --{flag} {want}", value)
+            )
+
+        for flag, value in flags.items():
+            source = f"{where} --{flag}"
+            if flag == "max-model-len":
+                number = human_int(value)
+                if number == -1:
+                    s.auto_max_model_len, s.max_model_len = True, None
+                elif number is not None and number > 0:
+                    s.auto_max_model_len, s.max_model_len = False, number
+                else:
+                    bad(flag, value, "a token count or -1")
+                    continue
+            elif flag in ("max-num-seqs", "max-num-batched-tokens", "tensor-parallel-size"):
+                number = human_int(value)
+                if number is None or number < 1:
+                    bad(flag, value, "a whole number >= 1")
+                    continue
+                if flag == "max-num-seqs":
+                    s.max_num_seqs = number
+                elif flag == "max-num-batched-tokens":
+                    s.max_num_batched_tokens = number
+                else:
+                    s.tensor_parallel_size = number
+            elif flag == "kv-cache-memory-bytes":
+                number = human_int(value)
+                if number is None or number < 1:
+                    bad(flag, value, "a size in bytes such as 4G")
+                    continue
+                s.kv_cache_memory_bytes = number
+            elif flag == "gpu-memory-utilization":
+                try:
+                    util = float(value)
+                except (TypeError, ValueError):
+                    util = -1.0
+                if not 0 < util <= 1:
+                    bad(flag, value, "a fraction in (0, 1]")
+                    continue
+                s.utilization = util
+            elif flag in ("enforce-eager", "no-enforce-eager"):
+                on = _flag_bool(value)
+                if on is None:
+                    bad(flag, value, "true or false")
+                    continue
+                s.enforce_eager = on if flag == "enforce-eager" else not on
+            elif flag == "model" and isinstance(value, str) and value:
+                s.model = value
+            elif flag in ("kv-cache-dtype", "quantization", "dtype"):
+                attr = {"kv-cache-dtype": "kv_cache_dtype"}.get(flag, flag)
+                setattr(s, attr, str(value))
+            else:
+                continue
+            s.overridden[flag] = source
 
 
 def read_settings(values: dict[str, Any], *, gpu: str | None = None) -> Settings:
@@ -152,7 +267,16 @@ def read_settings(values: dict[str, Any], *, gpu: str | None = None) -> Settings
     s.enforce_eager = bool(eager) if isinstance(eager, bool) else False
     s.tensor_parallel_size = integer("model.tensorParallelSize", 1) or 1
 
+    s.revision = text("model.revision", "main") or "main"
     flags = _flag_map(get_path(values, "model.extraConfig"), get_path(values, "model.extraArgs"))
+    _apply_flags(
+        s,
+        _flag_map(get_path(values, "model.extraConfig"), None),
+        _flag_map(None, get_path(values, "model.extraArgs")),
+    )
+    graphs = _env_value(get_path(values, "extraEnv"), "VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS")
+    if graphs is not None:
+        s.estimate_cudagraphs = _flag_bool(graphs)
     lora_on = bool(flags.get("enable-lora")) or "max-loras" in flags
     if lora_on:
         try:

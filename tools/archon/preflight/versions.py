@@ -14,10 +14,18 @@ PROFILER_SPLIT = (0, 6, 4)
 # - 0.8.0: the V1 engine is the default (chunked prefill always on, profile at
 #   max_num_batched_tokens, a dummy sampler run over max_num_seqs requests).
 V1_DEFAULT = (0, 8, 0)
-# - 0.21.0: CUDA-graph memory is estimated and subtracted before the KV cache is sized
-#   ("CUDA graph memory profiling is enabled (default since v0.21.0)", vllm/v1/worker/gpu_worker.py
-#   log line); before, graphs were captured after sizing, outside the budget.
-GRAPHS_BUDGETED = (0, 21, 0)
+# - 0.18.0: vLLM estimates CUDA-graph memory (profile_cudagraph_memory in
+#   vllm/v1/worker/gpu_model_runner.py) and subtracts it before sizing the KV cache only when
+#   VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS=1 (vllm/envs.py).
+GRAPHS_ESTIMATED = (0, 18, 0)
+# - 0.20.0: subtracted by default. The log line says "CUDA graph memory profiling is enabled
+#   (default since v0.21.0)", but the v0.20.0 release already defaults the variable on; before
+#   0.18 graphs were captured after sizing, outside the budget.
+GRAPHS_BUDGETED = (0, 20, 0)
+# - 0.14.0: --max-model-len -1 lets vLLM pick the largest length that fits
+#   (vllm/v1/core/kv_cache_utils.py); 0.10.2: --kv-cache-memory-bytes.
+AUTO_MAX_MODEL_LEN = (0, 14, 0)
+KV_CACHE_MEMORY_BYTES = (0, 10, 2)
 # The newest release whose behaviour the model encodes; unpinned tags are read as this.
 NEWEST_KNOWN = (0, 28, 0)
 
@@ -56,6 +64,12 @@ class VllmVersion:
     @property
     def graphs_budgeted(self) -> bool:
         return self.at_least(GRAPHS_BUDGETED)
+
+    def graphs_in_budget(self, env: bool | None) -> bool:
+        """Whether this release subtracts the CUDA-graph estimate, given the variable's value."""
+        if env is not None and self.at_least(GRAPHS_ESTIMATED):
+            return env
+        return self.graphs_budgeted
 
 
 def parse_version_text(text: str) -> tuple[int, int, int]:

@@ -22,7 +22,6 @@ import copy
 import fnmatch
 import json
 import subprocess
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +42,7 @@ from archon.gitops.objects import (
     object_path,
 )
 from archon.kube.rest import Kube, KubeError, Obj
+from archon.simulation.controller import ControllerLoop
 
 BANNER = (
     "ArgoCD SIMULATION (no application-controller here): archon.simulation.argocd renders with "
@@ -244,8 +244,11 @@ def _tasks(objs: list[Obj]) -> list[Task]:
     return sorted(tasks, key=lambda t: t.order)
 
 
-class ArgoSimulation:
+class ArgoSimulation(ControllerLoop):
     """Polls the Applications of one namespace and acts on them in a background thread."""
+
+    banner = BANNER
+    thread_name = "argocd-simulation"
 
     def __init__(
         self,
@@ -256,37 +259,16 @@ class ArgoSimulation:
         interval_s: float = 0.5,
         out: TextIO | None = None,
     ) -> None:
+        super().__init__(interval_s=interval_s, out=out)
         self.kube = kube
         self.repo_root = repo_root
         self.namespace = namespace
-        self.interval_s = interval_s
-        self.out = out
         self.ops: dict[str, Operation] = {}
         self.rendered: dict[str, tuple[str, list[Obj]]] = {}  # uid -> (spec hash, objects)
         self.errors: list[str] = []
         self._refreshed: dict[str, float] = {}
         self._revision_cache: tuple[float, str] = (0.0, "")
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._kube_version = ""
-
-    # -- lifecycle --------------------------------------------------------------------------
-    def __enter__(self) -> ArgoSimulation:
-        if self.out is not None:
-            print(BANNER, file=self.out, flush=True)
-        self._thread = threading.Thread(target=self._loop, name="argocd-simulation", daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            self.tick()
-            self._stop.wait(self.interval_s)
 
     def tick(self) -> None:
         try:

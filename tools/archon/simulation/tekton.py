@@ -33,9 +33,10 @@ from typing import Any, TextIO
 
 from archon.errors import ArchonError
 from archon.gitops.objects import condition, get_or_none, now
-from archon.gitops.tekton import GROUP_VERSION, path
+from archon.gitops.tekton import GROUP_VERSION, failed_step, path
 from archon.kube.config import ClusterTarget
 from archon.kube.rest import Kube, KubeError, Obj
+from archon.simulation.controller import ControllerLoop
 
 BANNER = (
     "Tekton SIMULATION (no tekton-pipelines-controller here): archon.simulation.tekton walks the "
@@ -45,6 +46,11 @@ FAIL_ENV = "ARCHON_TEKTON_SIM_FAIL"  # test hook: "task[,task]" forced to fail
 DELAY_ENV = "ARCHON_TEKTON_SIM_DELAY"  # test hook: "task=seconds[,...]" before a task ends
 RESULT_REF = re.compile(r"\$\(tasks\.([a-z0-9-]+)\.results\.([A-Za-z0-9_.-]+)\)")
 MAX_DEPLOY_TIMEOUT_S = 300
+STOP_GRACE_S = 30.0
+ORPHANED = (
+    "the Tekton simulation that ran this task stopped before it finished (steps run "
+    "in-process; nothing can resume them)"
+)
 CANCELLED_BY_PIPELINE = "TaskRun cancelled as the PipelineRun it belongs to has been cancelled."
 
 
@@ -252,8 +258,11 @@ def _ended(step: Obj, terminated: Obj, status: Obj, ended: str) -> Obj:
     return kept | {"terminated": terminated | times}
 
 
-class TektonSimulation:
+class TektonSimulation(ControllerLoop):
     """Polls the PipelineRuns of one namespace and runs them, one thread per running task."""
+
+    banner = BANNER
+    thread_name = "tekton-simulation"
 
     def __init__(
         self,
@@ -265,38 +274,39 @@ class TektonSimulation:
         fail: set[str] | None = None,
         delays: dict[str, float] | None = None,
         interval_s: float = 0.3,
+        stop_grace_s: float = STOP_GRACE_S,
         out: TextIO | None = None,
     ) -> None:
+        super().__init__(interval_s=interval_s, out=out)
         self.kube = kube
+        self.stop_grace_s = stop_grace_s
         self.namespace = namespace
         self.target = target
         self.repo_root = repo_root
         self.fail = (fail or set()) | _env_set(FAIL_ENV)
         self.delays = (delays or {}) | _env_delays()
-        self.interval_s = interval_s
-        self.out = out
         self.outcomes: dict[str, Outcome] = {}  # TaskRun name -> how its function ended
         self.started: set[str] = set()
+        self.workers: dict[str, threading.Thread] = {}
         self.errors: list[str] = []
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def __enter__(self) -> TektonSimulation:
-        if self.out is not None:
-            print(BANNER, file=self.out, flush=True)
-        self._thread = threading.Thread(target=self._loop, name="tekton-simulation", daemon=True)
-        self._thread.start()
-        return self
 
     def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            self.tick()
-            self._stop.wait(self.interval_s)
+        self.stop_loop()
+        # A task still running (a deploy waiting for its rollout) gets a bounded time to end,
+        # then its end, or its orphaning, is written: no TaskRun is left Running by a
+        # simulation that is gone, and no helm call is cut off without a word.
+        deadline = time.monotonic() + self.stop_grace_s
+        for name, worker in self.workers.items():
+            worker.join(timeout=max(0.0, deadline - time.monotonic()))
+            if name not in self.outcomes:
+                self.started.discard(name)  # _settle then writes it off as orphaned
+        for name in self.workers:
+            taskrun = get_or_none(self.kube, path("TaskRun", self.namespace, name))
+            if taskrun is not None:
+                try:
+                    self._settle(taskrun, cancelled=False)
+                except Exception as exc:  # the API may be gone with the cluster
+                    self._note(f"taskrun/{name}: {type(exc).__name__}: {exc}")
 
     def tick(self) -> None:
         try:
@@ -597,6 +607,7 @@ class TektonSimulation:
                 daemon=True,
             )
             worker.start()
+            self.workers[name] = worker
         return taskrun
 
     def _execute(
@@ -620,7 +631,9 @@ class TektonSimulation:
             outcome = Outcome(False, step=step, message=f"{type(exc).__name__}: {exc}")
         delay = self.delays.get(pipeline_task, self.delays.get(ref, 0.0))
         end = time.monotonic() + delay
-        while time.monotonic() < end and not self._stop.is_set():
+        while time.monotonic() < end:
+            if self._stop.is_set():
+                return  # stopped before the task ended: left to be written off as orphaned
             time.sleep(0.05)
         outcome.log = log.getvalue()
         self.outcomes[name] = outcome
@@ -658,9 +671,12 @@ class TektonSimulation:
             return
         outcome = self.outcomes.get(name)
         if outcome is None:
-            if name not in self.started:  # started by a process that is gone: run it again
-                self._restart(taskrun)
-            return
+            if name not in self.started:  # its simulation ended first: nothing can resume it
+                self.outcomes[name] = outcome = Outcome(
+                    False, step=failed_step(taskrun) or "run", message=ORPHANED
+                )
+            else:
+                return
         steps = []
         reached = False
         for step in status.get("steps") or []:
@@ -697,23 +713,6 @@ class TektonSimulation:
                 or None,
             },
         )
-
-    def _restart(self, taskrun: Obj) -> None:
-        name = taskrun["metadata"]["name"]
-        labels = taskrun["metadata"].get("labels") or {}
-        params = {
-            p["name"]: p.get("value") for p in (taskrun.get("spec") or {}).get("params") or []
-        }
-        steps = [str(s.get("name")) for s in (taskrun.get("status") or {}).get("steps") or []]
-        pipeline_task = str(labels.get("tekton.dev/pipelineTask") or name)
-        ref = str(labels.get("tekton.dev/task") or pipeline_task)
-        self.started.add(name)
-        threading.Thread(
-            target=self._execute,
-            args=(name, ref, pipeline_task, params, steps),
-            name=f"tekton-sim-{pipeline_task}",
-            daemon=True,
-        ).start()
 
     def _task_status(self, name: str, status: Obj) -> None:
         status.setdefault("podName", "")  # required by the CRD; there is no pod

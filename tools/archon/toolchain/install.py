@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -18,6 +17,7 @@ from pathlib import Path
 
 from archon.errors import ToolchainError
 from archon.paths import cache_dir
+from archon.toolchain.go import run_go
 from archon.toolchain.registry import ToolSpec, load_specs
 
 STAMP = ".archon-ok"
@@ -76,15 +76,6 @@ def _lock(name: str) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _go() -> str:
-    go = shutil.which("go")
-    if go is None:
-        raise ToolchainError(
-            "the go command is not installed", fix="install Go 1.26 or newer and retry"
-        )
-    return go
-
-
 def verify(spec: ToolSpec, binary: Path) -> str:
     """Run the tool's version command and check it reports the pinned version."""
     try:
@@ -108,48 +99,30 @@ def verify(spec: ToolSpec, binary: Path) -> str:
 
 
 def _build(spec: ToolSpec, dest: Path) -> None:
-    env = dict(os.environ)
-    env.setdefault("CGO_ENABLED", "0")
-    # A go.work in a parent folder or a user's GOFLAGS (-mod=vendor...) must not change what a
-    # pinned build resolves: the wrapper modules carry their own go.sum.
-    env["GOWORK"] = "off"
-    env["GOFLAGS"] = "-mod=readonly"
-    env.update(spec.env)
     ldflags = " ".join(spec.render(flag) for flag in spec.ldflags)
     with tempfile.TemporaryDirectory(prefix=f"archon-{spec.name}-", dir=dest.parent) as tmp:
         wrapper = spec.wrapper_dir()
+        env = dict(spec.env)
         if wrapper is None:
             env["GOBIN"] = tmp
-            cmd = [_go(), "install", "-trimpath"]
+            cmd = ["install", "-trimpath"]
             if ldflags:
                 cmd += ["-ldflags", ldflags]
             cmd.append(f"{spec.package}@{spec.version}")
             cwd = tmp
         else:
-            cmd = [_go(), "build", "-trimpath", "-o", str(Path(tmp) / spec.name)]
+            # the wrapper modules carry their own go.sum: -mod=readonly builds exactly that
+            cmd = ["build", "-trimpath", "-o", str(Path(tmp) / spec.name)]
             if ldflags:
                 cmd += ["-ldflags", ldflags]
             cmd.append(spec.package)
             cwd = str(wrapper)
-        try:
-            proc = subprocess.run(
-                cmd,
-                cwd=cwd,
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=BUILD_TIMEOUT_S,
-                check=False,
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise ToolchainError(
-                f"building {spec.name} {spec.version} took over {BUILD_TIMEOUT_S} s",
-                fix="check the network to the Go module proxy and retry",
-            ) from exc
+        what = f"building {spec.name} {spec.version}"
+        proc = run_go(cmd, cwd=cwd, env=env, timeout_s=BUILD_TIMEOUT_S, what=what)
         if proc.returncode != 0:
             tail = " | ".join(proc.stderr.strip().splitlines()[-3:])
             raise ToolchainError(
-                f"building {spec.name} {spec.version} failed: {tail}",
+                f"{what} failed: {tail}",
                 fix="check the Go module proxy is reachable and Go is 1.26+, then retry",
             )
         built = Path(tmp) / spec.binary_name

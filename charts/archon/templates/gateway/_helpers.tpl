@@ -44,7 +44,7 @@ as defaults (a client's own values win). Keys are LiteLLM's proxy config
 {{- if $v.gateway.masterKey.existingSecret -}}
 {{- $v.gateway.masterKey.existingSecret -}}
 {{- else if $v.apiKey.enabled -}}
-{{- $v.apiKey.existingSecret -}}
+{{- include "archon.apiKeySecret" . -}}
 {{- end -}}
 {{- end -}}
 

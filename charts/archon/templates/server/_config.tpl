@@ -36,6 +36,7 @@ apiVersion: v1
 kind: ConfigMap
 metadata:
   name: {{ include "archon.componentName" (dict "root" .root "component" (printf "%s-config" .name)) }}
+  namespace: {{ .root.Release.Namespace }}
   labels:
     {{- include "archon.labels" (dict "root" .root "component" .name) | nindent 4 }}
   annotations:

@@ -19,15 +19,19 @@ and "extraRepos" (LoRA adapters on the Hub) the download fetches with the model.
 {{- $_ := set $part $gpuName $gpuCount -}}
 {{- $_ := set $resources $section $part -}}
 {{- end -}}
+{{- $storage := include "archon.server.ephemeralStorage" $root -}}
+{{- $resources = include "archon.withEphemeral" (dict "resources" $resources "storage" $storage) | fromYaml -}}
 apiVersion: apps/v1
 kind: Deployment
 metadata:
   name: {{ include "archon.componentName" (dict "root" $root "component" .name) }}
+  namespace: {{ $root.Release.Namespace }}
   labels:
     {{- include "archon.labels" (dict "root" $root "component" .name) | nindent 4 }}
   annotations:
     # ArgoCD sync wave: after the ServiceAccount and the configs (-1), before the gateway (1).
     argocd.argoproj.io/sync-wave: "0"
+    {{- include "archon.scanner.gpuDeployment" $root | nindent 4 }}
 spec:
   replicas: {{ $v.replicaCount }}
   revisionHistoryLimit: 3
@@ -116,17 +120,20 @@ spec:
             - name: HF_HUB_DISABLE_TELEMETRY
               value: "1"
             {{- if $v.hfToken.existingSecret }}
-            - name: HF_TOKEN
-              valueFrom:
-                secretKeyRef:
-                  name: {{ $v.hfToken.existingSecret }}
-                  key: {{ $v.hfToken.key }}
+            # A file, not a variable: huggingface_hub reads the token from HF_TOKEN_PATH.
+            - name: HF_TOKEN_PATH
+              value: /var/run/secrets/huggingface/token
             {{- end }}
           securityContext:
             {{- include "archon.containerSecurityContext" $root | nindent 12 }}
           resources:
-            {{- toYaml $v.download.resources | nindent 12 }}
+            {{- include "archon.withEphemeral" (dict "resources" $v.download.resources "storage" $storage) | nindent 12 }}
           volumeMounts:
+            {{- if $v.hfToken.existingSecret }}
+            - name: hf-token
+              mountPath: /var/run/secrets/huggingface
+              readOnly: true
+            {{- end }}
             - name: model-cache
               mountPath: /models
             - name: home
@@ -158,6 +165,10 @@ spec:
             # restart without network still serves, and no revision drifts under a running pod).
             - name: HF_HUB_OFFLINE
               value: "1"
+            # transformers writes trust-remote-code modules under HF_HOME/modules; /models is
+            # read-only here, so they go to the scratch home.
+            - name: HF_MODULES_CACHE
+              value: {{ $home }}/.cache/huggingface/modules
             - name: VLLM_NO_USAGE_STATS
               value: "1"
             - name: DO_NOT_TRACK
@@ -168,7 +179,7 @@ spec:
             - name: VLLM_API_KEY
               valueFrom:
                 secretKeyRef:
-                  name: {{ $v.apiKey.existingSecret }}
+                  name: {{ include "archon.apiKeySecret" $root }}
                   key: {{ $v.apiKey.key }}
             {{- end }}
             {{- with $v.extraEnv }}
@@ -205,8 +216,11 @@ spec:
             - name: config
               mountPath: /etc/archon
               readOnly: true
+            # Written only by the download init container: the server runs offline
+            # (HF_HUB_OFFLINE=1) and reads the weights and adapters.
             - name: model-cache
               mountPath: /models
+              readOnly: true
             - name: shm
               mountPath: /dev/shm
             - name: home
@@ -237,6 +251,16 @@ spec:
         - name: tmp
           emptyDir:
             sizeLimit: {{ $v.scratch.tmpSizeLimit }}
+        {{- if and $v.download.enabled $v.hfToken.existingSecret }}
+        - name: hf-token
+          secret:
+            secretName: {{ $v.hfToken.existingSecret }}
+            # fsGroup owns it; readable by the group only.
+            defaultMode: 0440
+            items:
+              - key: {{ $v.hfToken.key }}
+                path: token
+        {{- end }}
       {{- with $v.nodeSelector }}
       nodeSelector:
         {{- toYaml . | nindent 8 }}

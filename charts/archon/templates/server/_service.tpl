@@ -5,6 +5,7 @@ apiVersion: v1
 kind: Service
 metadata:
   name: {{ include "archon.componentName" (dict "root" .root "component" .name) }}
+  namespace: {{ .root.Release.Namespace }}
   labels:
     {{- include "archon.labels" (dict "root" .root "component" .name) | nindent 4 }}
   annotations:

@@ -10,11 +10,13 @@ apiVersion: v1
 kind: Pod
 metadata:
   name: {{ include "archon.componentName" (dict "root" .root "component" .component) }}
+  namespace: {{ .root.Release.Namespace }}
   labels:
     {{- include "archon.labels" (dict "root" .root "component" "test") | nindent 4 }}
   annotations:
     helm.sh/hook: test
     helm.sh/hook-delete-policy: before-hook-creation,hook-succeeded
+    {{- include "archon.scanner.test" .root | nindent 4 }}
 spec:
   {{- include "archon.test.podSpec" . | nindent 2 }}
 {{- end -}}
@@ -32,11 +34,13 @@ apiVersion: batch/v1
 kind: Job
 metadata:
   name: {{ include "archon.componentName" (dict "root" .root "component" .component) }}
+  namespace: {{ .root.Release.Namespace }}
   labels:
     {{- include "archon.labels" (dict "root" .root "component" "test") | nindent 4 }}
   annotations:
     argocd.argoproj.io/hook: PostSync
     argocd.argoproj.io/hook-delete-policy: BeforeHookCreation,HookSucceeded
+    {{- include "archon.scanner.test" .root | nindent 4 }}
 spec:
   # The script retries its own calls; a second pod would only repeat the wait.
   backoffLimit: 0
@@ -77,7 +81,7 @@ securityContext:
     type: RuntimeDefault
 containers:
   - name: {{ .container }}
-    image: "{{ $v.test.image.repository }}:{{ $v.test.image.tag }}"
+    image: {{ include "archon.imageRef" $v.test.image | quote }}
     imagePullPolicy: IfNotPresent
     command:
       - /bin/sh
