@@ -123,6 +123,24 @@ def tiny_chart(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return chart
 
 
+DEAD_KUBECONFIG = """\
+apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]
+contexts: [{name: ctx, context: {cluster: c, user: u}}]
+users: [{name: u, user: {token: t}}]
+current-context: ctx
+"""
+
+
+@pytest.fixture
+def dead_cluster(tmp_path: Path) -> Path:
+    """A kubeconfig whose API server is a closed port on loopback."""
+    path = tmp_path / "kubeconfig"
+    path.write_text(DEAD_KUBECONFIG)
+    return path
+
+
 # --- the real local control plane, one per test session ----------------------------------------
 
 

@@ -11,22 +11,6 @@ import pytest
 import archon.deploy.install
 from archon.helm import Helm
 
-KUBECONFIG = """\
-apiVersion: v1
-kind: Config
-clusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]
-contexts: [{name: ctx, context: {cluster: c, user: u}}]
-users: [{name: u, user: {token: t}}]
-current-context: ctx
-"""
-
-
-@pytest.fixture
-def dead_cluster(tmp_path: Path) -> Path:
-    path = tmp_path / "kubeconfig"
-    path.write_text(KUBECONFIG)
-    return path
-
 
 def _bug(*args: object, **kwargs: object) -> None:
     raise TypeError("an Archon bug")

@@ -58,24 +58,6 @@ def _script(monkeypatch: pytest.MonkeyPatch, **verbs: object) -> None:
     monkeypatch.setenv("FAKE_HELM", json.dumps(verbs))
 
 
-KUBECONFIG = """\
-apiVersion: v1
-kind: Config
-clusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]
-contexts: [{name: ctx, context: {cluster: c, user: u}}]
-users: [{name: u, user: {token: t}}]
-current-context: ctx
-"""
-
-
-@pytest.fixture
-def dead_cluster(tmp_path: Path) -> Path:
-    """A kubeconfig whose API server is a closed port on loopback."""
-    path = tmp_path / "kubeconfig"
-    path.write_text(KUBECONFIG)
-    return path
-
-
 def test_upgrade_is_an_argument_list_with_v4_flags_and_values_on_stdin(
     fake_helm: tuple[Path, Path], tmp_path: Path, dead_cluster: Path
 ) -> None:
