@@ -7,6 +7,7 @@ import argparse
 import json
 from pathlib import Path
 
+from archon.cli import options
 from archon.errors import EXIT_OK, ProblemsFound
 
 
@@ -41,7 +42,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     pack.add_argument(
         "--chart", type=Path, default=None, help="chart folder (default: the packaged chart)"
     )
-    pack.add_argument("--output", choices=["text", "json"], default="text")
+    options.add_output(pack)
     pack.set_defaults(handler=_package)
 
 

@@ -7,6 +7,7 @@ import json
 import sys
 import time
 
+from archon.cli import options
 from archon.errors import EXIT_OK, EXIT_PROBLEMS
 
 
@@ -41,7 +42,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     down = verbs.add_parser("down", help="stop and delete the cluster; nothing keeps running")
     down.set_defaults(handler=_down)
     status = verbs.add_parser("status", help="is it running; nodes, GPUs and their use")
-    status.add_argument("--output", choices=["text", "json"], default="text")
+    options.add_output(status)
     status.set_defaults(handler=_status)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from archon.cli import options
 from archon.errors import EXIT_OK
 
 
@@ -17,7 +18,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="FILE",
         help="extra GPU profile file (also $ARCHON_GPU_PROFILES)",
     )
-    parser.add_argument("--output", choices=["table", "json"], default="table")
+    options.add_output(parser, help_json="json: the profiles as a list of objects on stdout")
     parser.set_defaults(handler=_run)
 
 

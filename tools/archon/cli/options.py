@@ -8,8 +8,6 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from archon.helm import DEFAULT_NAMESPACE, DEFAULT_RELEASE
-
 if TYPE_CHECKING:
     from archon.kube.config import ClusterTarget
 
@@ -69,6 +67,10 @@ def add_cluster(
     output: bool = True,
 ) -> None:
     """--kubeconfig/--kube-context (kubectl's order), and --namespace/--release/--output."""
+    # here, not at the top: the offline commands (preflight, lint) share this module and must
+    # not pay for the helm layer's import
+    from archon.helm import DEFAULT_NAMESPACE, DEFAULT_RELEASE
+
     group = parser.add_argument_group("cluster")
     group.add_argument(
         "--kubeconfig",

@@ -6,15 +6,8 @@ import argparse
 import json
 from typing import Any
 
+from archon.cli import options
 from archon.errors import EXIT_OK, EXIT_PROBLEMS
-
-
-def _positive_number(text: str) -> float:
-    # imported when the flag is given: archon.cli.options loads the helm layer, which a
-    # preflight otherwise never needs
-    from archon.cli.options import positive_number
-
-    return positive_number(text)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -45,7 +38,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     parser.add_argument(
         "--weights-gib",
-        type=_positive_number,
+        type=options.positive_number,
         metavar="N",
         help="checkpoint size in GiB (with --model-config)",
     )
@@ -64,7 +57,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         action="store_true",
         help="read the model from the Hugging Face Hub again, even if cached or in the catalog",
     )
-    parser.add_argument("--output", choices=["table", "json"], default="table")
+    options.add_output(parser, help_json="json: the report as one object on stdout")
     parser.set_defaults(handler=_run)
 
 

@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from archon.cli import options
 from archon.errors import EXIT_OK
 from archon.helm import DEFAULT_NAMESPACE, DEFAULT_RELEASE
 
@@ -29,7 +30,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     parser.add_argument("-f", "--values", dest="files", action="append", default=[], metavar="FILE")
     add_chart_args(parser)
-    parser.add_argument("--output", choices=["yaml", "json"], default="yaml")
+    options.add_output(
+        parser,
+        help_json="text: the manifests as YAML, as helm prints them; json: a list of objects",
+    )
     parser.set_defaults(handler=run)
 
 
