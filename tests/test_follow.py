@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator
 
+import pytest
+
 from archon.kube.follow import Snapshot, follow
 
 
@@ -90,9 +92,17 @@ def test_stop_ends_after_a_final_poll() -> None:
     assert result.printed[-1] == "t=1.0"  # the poll after stop() is still shown
 
 
-def test_poll_errors_do_not_end_the_follow() -> None:
+def test_api_errors_do_not_end_the_follow_but_bugs_do() -> None:
+    from archon.kube.rest import KubeError
+
     clock = FakeClock()
-    answers = iter([RuntimeError("boom"), Snapshot({"a": "ok"}, done=True)])
+    answers = iter(
+        [
+            KubeError(503, "ServiceUnavailable", "etcd leader changed", "/api/v1/pods"),
+            ConnectionResetError("reset by peer"),
+            Snapshot({"a": "ok"}, done=True),
+        ]
+    )
 
     def poll() -> Snapshot:
         answer = next(answers)
@@ -102,4 +112,11 @@ def test_poll_errors_do_not_end_the_follow() -> None:
 
     result = follow(poll, timeout_s=60, out=io.StringIO(), clock=clock, sleep=clock.sleep)
     assert result.ok
-    assert "(status unavailable: RuntimeError)" in result.printed
+    assert "(status unavailable: KubeError)" in result.printed
+    assert "(status unavailable: ConnectionResetError)" in result.printed
+
+    def buggy() -> Snapshot:
+        raise KeyError("metadata")  # Archon's own bug: it reaches the CLI (exit 70)
+
+    with pytest.raises(KeyError):
+        follow(buggy, timeout_s=60, out=io.StringIO(), clock=clock, sleep=clock.sleep)

@@ -159,7 +159,7 @@ def test_sync_body_is_what_sync_kubectl_documents() -> None:
 
 
 def test_parameters_land_in_the_helm_source() -> None:
-    shipped = [d for d in argocd.read_manifests(argocd.shipped_manifests(), argocd.AppParams())]
+    shipped = [d for d in argocd.shipped_documents(argocd.AppParams())]
     app = next(d for d in shipped if d["kind"] == "Application")
     params = argocd.AppParams(
         name="gpu2",
@@ -511,3 +511,50 @@ def test_logs_stream_each_step_of_a_pod_until_it_ends() -> None:
         "/api/v1/namespaces/archon-ci/pods/archon-f9q4m-render-validate-pod/log"
         "?container=step-go&follow=true"
     )
+
+
+def test_the_default_apply_carries_the_values_of_settings_yaml(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    import yaml
+
+    checkout = tmp_path / "fork"
+    shutil.copytree(Path(__file__).resolve().parent.parent / "argocd", checkout / "argocd")
+    (checkout / "charts").mkdir()
+    settings = checkout / "argocd" / "settings.yaml"
+    doc = yaml.safe_load(settings.read_text())
+    doc["data"] |= {"repoURL": "https://git.example.org/me/fork.git", "targetRevision": "v9"}
+    settings.write_text(yaml.safe_dump(doc))
+    monkeypatch.chdir(checkout)
+    docs = argocd.shipped_documents(argocd.AppParams())
+    app = next(d for d in docs if d["kind"] == "Application")
+    assert app["spec"]["source"]["repoURL"] == "https://git.example.org/me/fork.git"
+    assert app["spec"]["source"]["targetRevision"] == "v9"
+    assert all(d["kind"] != "ConfigMap" for d in docs)  # the settings themselves are not applied
+
+
+def test_an_object_without_a_name_is_refused_before_any_cluster_call(
+    tmp_path: Path, run_cli: Callable[..., Any]
+) -> None:
+    file = tmp_path / "app.yaml"
+    file.write_text("apiVersion: argoproj.io/v1alpha1\nkind: Application\nspec: {}\n")
+    result = run_cli("argocd", "apply", "-f", str(file), "--kubeconfig", str(tmp_path / "none"))
+    assert result.code == 2
+    assert "metadata.name" in result.err and "internal error" not in result.err
+
+
+def test_tekton_run_checks_params_against_the_folder_before_any_cluster_call(
+    tmp_path: Path, run_cli: Callable[..., Any]
+) -> None:
+    folder = Path(__file__).resolve().parent.parent / "ci" / "tekton"
+    # the kubeconfig does not exist: reaching the cluster at all would be a different error
+    result = run_cli(
+        "tekton", "run", "--apply", str(folder), "-p", "nmespace=x",
+        "--kubeconfig", str(tmp_path / "none"),
+    )  # fmt: skip
+    assert result.code == 2
+    assert "nmespace" in result.err and "kubeconfig not found" not in result.err
+    missing = run_cli("tekton", "run", "--apply", str(tmp_path / "typo"), "--kubeconfig", "x")
+    assert missing.code == 2 and "not a folder" in missing.err

@@ -9,7 +9,6 @@ import io
 import json
 import os
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -48,9 +47,7 @@ def test_an_alias_bomb_is_refused_at_once(tmp_path: Path) -> None:
     path = tmp_path / "bomb.yaml"
     path.write_text(BOMB)
     assert len(BOMB) < 400  # a few hundred bytes that would expand to 9**9 strings
-    start = time.monotonic()
-    line = _refused(path)
-    assert time.monotonic() - start < 1
+    line = _refused(path)  # refused from the node graph, before any value is built
     assert line.startswith(f"{path}: its aliases expand to more than {MAX_EXPANDED_NODES} values")
 
 
@@ -150,10 +147,15 @@ def test_two_unknown_keys_in_one_map_are_both_reported(tiny_chart: Path, tmp_pat
 
 
 def test_format_value_never_stringifies_a_whole_tree() -> None:
-    huge = {f"k{i}": list(range(1000)) for i in range(1000)}
-    start = time.monotonic()
+    class Tree(dict[str, object]):
+        def __repr__(self) -> str:
+            raise AssertionError("the whole tree was stringified")
+
+        __str__ = __repr__
+
+    huge = Tree({f"k{i}": list(range(1000)) for i in range(1000)})
     text = format_value(huge)
-    assert time.monotonic() - start < 0.1 and len(text) <= 80
+    assert len(text) <= 80
     assert len(format_value("x" * 10_000_000)) <= 80
     assert format_value(10**5000) == "an integer of 16610 bits"
 

@@ -71,7 +71,7 @@ class GitopsBenchmark:
         root = argocd.checkout_root()
 
         params = argocd.AppParams(name=APP, dest_namespace=DEST_NAMESPACE)
-        docs = argocd.read_manifests(argocd.shipped_manifests(), params)
+        docs = argocd.shipped_documents(params)
         argocd.apply(kube, docs, argocd.DEFAULT_NAMESPACE)
         with ArgoSimulation(kube, repo_root=root, out=quiet):
             start = time.perf_counter()
@@ -82,7 +82,7 @@ class GitopsBenchmark:
             timings["argocd sync -> Healthy"] = time.perf_counter() - start
 
         namespace = tekton.DEFAULT_NAMESPACE
-        tekton.apply_folder(kube, root / "ci" / "tekton", namespace)
+        tekton.apply_documents(kube, tekton.folder_documents(root / "ci" / "tekton"), namespace)
         template = load_documents(root / "ci" / "tekton" / "pipelinerun.yaml")[0]
         declared = list(tekton.pipeline_spec(kube, template, namespace).get("params") or [])
         body = tekton.build_run(

@@ -54,14 +54,13 @@ class Session:
 
 def connect(args: argparse.Namespace, api: ControllerApi) -> Session:
     """The cluster the flags name, answering, with the controller's CRDs installed."""
-    from archon.kube.client import wait_for_api
+    from archon.kube.client import reach_api
     from archon.kube.rest import Kube
 
     out = sys.stderr if args.output == "json" else sys.stdout
     target = options.target(args)
     print(target.describe(), file=out, flush=True)
-    client = target.api_client()
-    wait_for_api(client, timeout_s=15)
+    client = reach_api(target)
     session = Session(target, Kube(client), out, args.output == "json", _is_local(target))
     api.require_crds(session.kube)
     return session

@@ -119,7 +119,7 @@ def _simulation(args: argparse.Namespace, session: _gitops.Session) -> Any:
 
 
 def _apply(args: argparse.Namespace) -> int:
-    from archon.gitops.argocd import AppParams, apply, read_manifests, shipped_manifests
+    from archon.gitops.argocd import AppParams, apply, read_manifests, shipped_documents
 
     params = AppParams(
         name=args.name,
@@ -129,7 +129,8 @@ def _apply(args: argparse.Namespace) -> int:
         sets=args.sets,
         dest_namespace=args.dest_namespace,
     )
-    docs = read_manifests(args.files or shipped_manifests(), params)  # before any cluster call
+    # before any cluster call
+    docs = read_manifests(args.files, params) if args.files else shipped_documents(params)
     session = _connect(args)
     if args.dry_run:
         names = apply(session.kube, docs, args.namespace, dry_run=True)

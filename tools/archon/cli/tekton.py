@@ -165,12 +165,15 @@ def _follow(
 
 
 def _run(args: argparse.Namespace) -> int:
+    from urllib.parse import quote
+
     from archon.gitops.argocd import checkout_root
     from archon.gitops.objects import load_documents
     from archon.gitops.tekton import (
-        apply_folder,
+        apply_documents,
         build_run,
         create,
+        folder_documents,
         parse_params,
         parse_workspace,
         pipeline_spec,
@@ -189,15 +192,29 @@ def _run(args: argparse.Namespace) -> int:
                 f"expected one PipelineRun, found {len(runs)}", source=str(file), fix="pass one"
             )
         template = runs[0]
+    probe = template or {"spec": {"pipelineRef": {"name": args.pipeline}}}
+    shipped = folder_documents(args.apply) if args.apply else []
+    wanted = (probe.get("spec") or {}).get("pipelineRef", {}).get("name")
+    local = [d for d in shipped if d["kind"] == "Pipeline" and d["metadata"]["name"] == wanted]
+    if local:  # the parameters are checked against the folder's Pipeline, before any apply
+        declared = list((local[0].get("spec") or {}).get("params") or [])
+        build_run(
+            template,
+            pipeline=args.pipeline,
+            params=params,
+            workspaces=workspaces,
+            declared=declared,
+            namespace=args.namespace,
+        )
     session = _connect(args)
-    if args.apply:
-        ns_path = f"/api/v1/namespaces/{args.namespace}"
+    if shipped:
+        ns_path = f"/api/v1/namespaces/{quote(args.namespace)}"
         body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": args.namespace}}
         session.kube.apply(ns_path, body)
-        for name in apply_folder(session.kube, args.apply, args.namespace):
+        for name in apply_documents(session.kube, shipped, args.namespace):
             print(f"{name} applied (server-side)", file=session.out)
-    probe = template or {"spec": {"pipelineRef": {"name": args.pipeline}}}
-    declared = list(pipeline_spec(session.kube, probe, args.namespace).get("params") or [])
+    if not local:
+        declared = list(pipeline_spec(session.kube, probe, args.namespace).get("params") or [])
     body = build_run(
         template,
         pipeline=args.pipeline,

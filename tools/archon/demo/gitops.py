@@ -35,7 +35,7 @@ def gitops_step(out: TextIO) -> str:
 
     # The Application deploys the rtx5080 profile as release `archon` in archon-system, where
     # the demo's `archon deploy` put it: ArgoCD adopts those objects (server-side apply).
-    docs = argocd.read_manifests(argocd.shipped_manifests(), argocd.AppParams())
+    docs = argocd.shipped_documents(argocd.AppParams())
     for name in argocd.apply(kube, docs, argocd.DEFAULT_NAMESPACE):
         print(f"{name} applied (server-side)", file=out)
     app = next(d["metadata"]["name"] for d in docs if d["kind"] == "Application")
@@ -55,7 +55,9 @@ def gitops_step(out: TextIO) -> str:
         raise ArchonError(f"application {app!r}: {synced.reason}; {watch.explain()}")
 
     namespace = tekton.DEFAULT_NAMESPACE
-    for name in tekton.apply_folder(kube, root / "ci" / "tekton", namespace):
+    for name in tekton.apply_documents(
+        kube, tekton.folder_documents(root / "ci" / "tekton"), namespace
+    ):
         print(f"{name} applied (server-side)", file=out)
     template = load_documents(root / "ci" / "tekton" / "pipelinerun.yaml")[0]
     declared = list(tekton.pipeline_spec(kube, template, namespace).get("params") or [])

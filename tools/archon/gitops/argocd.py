@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import os
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -17,7 +18,7 @@ from urllib.parse import quote
 
 import yaml
 
-from archon.errors import UsageError
+from archon.errors import CommandFailed, UsageError
 from archon.gitops.objects import (
     ControllerApi,
     condition,
@@ -27,6 +28,7 @@ from archon.gitops.objects import (
 )
 from archon.kube.follow import FollowResult, Snapshot, follow
 from archon.kube.rest import Kube, Obj
+from archon.toolchain import ensure
 
 GROUP_VERSION = "argoproj.io/v1alpha1"
 PLURALS = {
@@ -40,6 +42,7 @@ SYNC_OPTIONS_ANNOTATION = "argocd.argoproj.io/sync-options"
 REFRESH_ANNOTATION = "argocd.argoproj.io/refresh"
 INITIATOR = "archon"
 CRD_VERSION = "v3.5.7"
+KUSTOMIZE_TIMEOUT_S = 60
 INSTALL_FIX = (
     "install ArgoCD (kubectl apply -k https://github.com/argoproj/argo-cd/manifests/crds"
     f"?ref={CRD_VERSION}) or run `archon cluster up --gitops`"
@@ -67,9 +70,29 @@ def checkout_root() -> Path:
     )
 
 
-def shipped_manifests() -> list[Path]:
-    root = checkout_root() / "argocd"
-    return [root / "project.yaml", root / "application.yaml"]
+def shipped_documents(params: AppParams) -> list[Obj]:
+    """argocd/ as `kubectl apply -k argocd/` applies it: built with the pinned kustomize, so the
+    values of settings.yaml (repository, revision, destination, profile) are in."""
+    folder = checkout_root() / "argocd"
+    try:
+        proc = subprocess.run(
+            [str(ensure("kustomize")), "build", str(folder)],
+            capture_output=True,
+            text=True,
+            timeout=KUSTOMIZE_TIMEOUT_S,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise CommandFailed(f"kustomize build took longer than {KUSTOMIZE_TIMEOUT_S} s") from exc
+    if proc.returncode != 0:
+        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        raise UsageError(
+            f"kustomize build failed: {tail[:200]}",
+            source=str(folder / "kustomization.yaml"),
+            fix="repair argocd/settings.yaml or kustomization.yaml",
+        )
+    docs = [d for d in yaml.safe_load_all(proc.stdout) if isinstance(d, dict)]
+    return check_manifests([(f"{folder} (kustomize build)", docs)], params)
 
 
 def parse_set(items: list[str]) -> dict[str, Any]:
@@ -148,21 +171,35 @@ def parametrize(doc: Obj, params: AppParams) -> Obj:
 
 
 def read_manifests(files: list[Path], params: AppParams) -> list[Obj]:
+    return check_manifests([(str(f), load_documents(f)) for f in files], params)
+
+
+def check_manifests(sources: list[tuple[str, list[Obj]]], params: AppParams) -> list[Obj]:
+    """The ArgoCD objects of each source with the parameters set; UsageError before any
+    cluster call for anything else."""
     docs: list[Obj] = []
-    for file in files:
-        for doc in load_documents(file):
+    for source, found in sources:
+        for doc in found:
+            meta = doc.get("metadata")
             if doc.get("kind") == "ConfigMap" and "config.kubernetes.io/local-config" in (
-                (doc.get("metadata") or {}).get("annotations") or {}
+                (meta or {}).get("annotations") or {}
             ):
                 continue  # kustomize's own settings, never applied
-            if doc.get("kind") not in PLURALS or not str(doc["apiVersion"]).startswith(
+            if doc.get("kind") not in PLURALS or not str(doc.get("apiVersion")).startswith(
                 "argoproj.io/"
             ):
                 raise UsageError(
                     f"{doc.get('kind')} ({doc.get('apiVersion')}) is not an ArgoCD object",
-                    source=str(file),
+                    source=source,
                     key="kind",
                     fix="pass Application, AppProject or ApplicationSet manifests",
+                )
+            if not isinstance(meta, dict) or not isinstance(meta.get("name"), str):
+                raise UsageError(
+                    f"a {doc['kind']} without metadata.name",
+                    source=source,
+                    key="metadata.name",
+                    fix="name every object",
                 )
             docs.append(parametrize(doc, params))
     if not docs:

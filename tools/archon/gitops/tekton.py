@@ -48,28 +48,44 @@ path = API.path
 require_crds = API.require_crds
 
 
-def apply_folder(kube: Kube, folder: Path, namespace: str) -> list[str]:
-    """Server-side apply the Tasks, Pipelines and RBAC of a folder (PipelineRuns excluded:
-    a run is created by `run`, never applied). Objects without a namespace go to `namespace`;
-    a namespace an object names is created when missing."""
+def folder_documents(folder: Path) -> list[Obj]:
+    """The Tasks, Pipelines and RBAC of a folder, read and checked before anything is applied
+    (PipelineRuns and kustomize's own file excluded: a run is created by `run`, never applied)."""
     if not folder.is_dir():
         raise UsageError("not a folder", key="--apply", source=str(folder), fix="pass ci/tekton")
-    applied = []
+    docs = []
     for file in sorted(folder.glob("*.yaml")):
         for doc in load_documents(file):
-            meta = doc.setdefault("metadata", {})
-            if doc["kind"] in ("PipelineRun", "TaskRun", "Kustomization") or not meta.get("name"):
+            meta = doc.get("metadata")
+            if doc["kind"] in ("PipelineRun", "TaskRun", "Kustomization"):
                 continue
-            url = object_path(kube, doc, namespace)
-            named = meta.get("namespace")
-            if named and named != namespace:
-                ns_url = f"/api/v1/namespaces/{quote(named)}"
-                if get_or_none(kube, ns_url) is None:
-                    ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": named}}
-                    kube.apply(ns_url, ns)
-                    applied.append(f"namespace/{named}")
-            kube.apply(url, doc)
-            applied.append(f"{doc['kind'].lower()}/{meta['name']}")
+            if not isinstance(meta, dict) or not isinstance(meta.get("name"), str):
+                raise UsageError(
+                    f"a {doc['kind']} without metadata.name",
+                    source=str(file),
+                    key="metadata.name",
+                    fix="name every object",
+                )
+            docs.append(doc)
+    return docs
+
+
+def apply_documents(kube: Kube, docs: list[Obj], namespace: str) -> list[str]:
+    """Server-side apply; objects without a namespace go to `namespace`, and a namespace an
+    object names is created when missing."""
+    applied = []
+    for doc in docs:
+        meta = doc["metadata"]
+        url = object_path(kube, doc, namespace)
+        named = meta.get("namespace")
+        if named and named != namespace:
+            ns_url = f"/api/v1/namespaces/{quote(named)}"
+            if get_or_none(kube, ns_url) is None:
+                ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": named}}
+                kube.apply(ns_url, ns)
+                applied.append(f"namespace/{named}")
+        kube.apply(url, doc)
+        applied.append(f"{doc['kind'].lower()}/{meta['name']}")
     return applied
 
 

@@ -155,7 +155,15 @@ def resolve_target(kubeconfig: Path | None = None, context: str | None = None) -
         data = _read(file, source)
         current = current or str(data.get("current-context") or "")
         for section in merged:
-            merged[section] += [e for e in data.get(section) or [] if isinstance(e, dict)]
+            entries = data.get(section) or []
+            if not isinstance(entries, list):
+                raise UsageError(
+                    f"{section} is a {type(entries).__name__}, not a list",
+                    source=str(file),
+                    key=source,
+                    fix="pass a kubeconfig written by kubectl or `archon cluster up`",
+                )
+            merged[section] += [e for e in entries if isinstance(e, dict)]
     chosen = context or current
     if not chosen:
         raise UsageError(

@@ -14,6 +14,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TextIO
 
+from urllib3.exceptions import HTTPError
+
+from archon.kube.rest import KubeError
+
 
 @dataclass(frozen=True)
 class Snapshot:
@@ -61,7 +65,7 @@ def follow(
         stopping = stop is not None and stop()
         try:
             snapshot = poll()
-        except Exception as exc:  # a transient API error must not end the follow
+        except (KubeError, HTTPError, OSError) as exc:  # a transient API error must not end it
             snapshot = Snapshot(lines={"_error": f"(status unavailable: {type(exc).__name__})"})
         emit(snapshot)
         elapsed = clock() - start
