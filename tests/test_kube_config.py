@@ -120,3 +120,11 @@ def test_deploy_refuses_a_missing_kubeconfig_before_touching_anything(  # type: 
     result = run_cli("deploy", "-f", str(values), "--kubeconfig", str(tmp_path / "nope"))
     assert result.code == 2
     assert "--kubeconfig" in result.err and "Traceback" not in result.err
+
+
+def test_a_kubeconfig_of_the_wrong_shape_is_unusable_input(home: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad"
+    bad.write_text("clusters: 5\ncurrent-context: x\n")
+    with pytest.raises(UsageError, match="clusters is a int, not a list") as info:
+        resolve_target(bad)
+    assert info.value.exit_code == 2
