@@ -674,16 +674,20 @@ class ArgoSimulation(ControllerLoop):
             key = (res.get("kind"), res.get("namespace", ""), res.get("name"))
             if key in wanted:
                 continue
-            api_version = f"{res['group']}/{res['version']}" if res.get("group") else res["version"]
-            obj = {
-                "apiVersion": api_version,
-                "kind": res["kind"],
-                "metadata": {"name": res["name"], "namespace": res.get("namespace")},
-            }
-            target = object_path(self.kube, obj, str(res.get("namespace") or ""))
-            live = get_or_none(self.kube, target)
+            target, live = self._live(res)
             if live is not None and "Prune=false" not in annotations_of(live).get(SYNC_OPTIONS, ""):
                 self.kube.request("DELETE", target, {"propagationPolicy": "Foreground"})
+
+    def _live(self, res: Obj) -> tuple[str, Obj | None]:
+        """The URL of an entry of `status.resources[]` and the object there now (None: gone)."""
+        api_version = f"{res['group']}/{res['version']}" if res.get("group") else res["version"]
+        obj = {
+            "apiVersion": api_version,
+            "kind": res["kind"],
+            "metadata": {"name": res["name"], "namespace": res.get("namespace")},
+        }
+        target = object_path(self.kube, obj, str(res.get("namespace") or ""))
+        return target, get_or_none(self.kube, target)
 
     # -- status -----------------------------------------------------------------------------
     @staticmethod
@@ -800,14 +804,7 @@ class ArgoSimulation(ControllerLoop):
             return
         remaining = 0
         for res in deep_get(app, "status", "resources") or []:
-            api_version = f"{res['group']}/{res['version']}" if res.get("group") else res["version"]
-            obj = {
-                "apiVersion": api_version,
-                "kind": res["kind"],
-                "metadata": {"name": res["name"], "namespace": res.get("namespace")},
-            }
-            target = object_path(self.kube, obj, str(res.get("namespace") or ""))
-            live = get_or_none(self.kube, target)
+            target, live = self._live(res)
             if live is None or "Delete=false" in annotations_of(live).get(SYNC_OPTIONS, ""):
                 continue
             remaining += 1
