@@ -42,7 +42,7 @@ FAKE = textwrap.dedent(
 
 def test_the_shipped_benchmarks_are_registered() -> None:
     names = [b.name for b in registry()]
-    assert {"cluster", "council", "preflight", "render"} <= set(names)
+    assert {"cluster", "council", "gateway", "preflight", "render"} <= set(names)
     assert names == sorted(names)
 
 
@@ -77,3 +77,20 @@ def test_unknown_benchmark_is_unusable_input(run_cli) -> None:  # type: ignore[n
     with pytest.raises(SystemExit) as info:
         run_cli("bench", "nope")
     assert info.value.code == 2
+
+
+def test_every_benchmarks_help_renders() -> None:
+    """argparse formats help with %: a literal percent sign in a benchmark's help crashes
+    `archon bench --help`."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "archon", "bench", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "council" in done.stdout and "gateway" in done.stdout

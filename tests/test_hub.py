@@ -614,3 +614,79 @@ def test_a_hub_model_that_does_not_fit_gets_a_4_bit_build_from_the_hub(
     assert [f.value for f in again.fixes if f.key == "model.name"] == [
         "TheBloke/Mistral-7B-v0.1-AWQ"
     ]
+
+
+def _tree(root: Path) -> dict[str, tuple[int, int]]:
+    """Every path under root with its size and mtime (links not followed)."""
+    return {
+        str(p.relative_to(root)): (p.lstat().st_size, p.lstat().st_mtime_ns)
+        for p in sorted(root.rglob("*"))
+    }
+
+
+def test_the_server_reads_the_model_cache_offline_without_writing(
+    hub_sim: HubSimulation, repos: dict[str, SimRepo], tmp_path: Path
+) -> None:
+    """The chart mounts the model cache read-only where vLLM serves. That holds only if
+    huggingface_hub, as the serving container's environment sets it up (HF_HOME on the cache,
+    HF_HUB_OFFLINE=1), resolves the model without writing there: no lock, no ref, no metadata.
+    The download container's environment fills the cache first, from the loopback Hub."""
+    from archon.render import render_chart
+
+    objects = render_chart([]).objects
+    server = next(
+        o for o in objects if o["kind"] == "Deployment" and "-server" in o["metadata"]["name"]
+    )
+    spec = server["spec"]["template"]["spec"]
+    vllm = next(c for c in spec["containers"] if c["name"] == "vllm")
+    mounts = {m["mountPath"]: m for m in vllm["volumeMounts"]}
+    assert mounts["/models"].get("readOnly") is True
+
+    local = {"/models": tmp_path / "models", "/home": tmp_path / "home"}
+
+    def localized(env: list[dict[str, Any]]) -> dict[str, str]:
+        out = {}
+        for item in env:
+            value = str(item.get("value", ""))
+            for mount, path in local.items():
+                if value.startswith(mount):
+                    value = str(path) + value[len(mount) :]
+            if "value" in item:
+                out[item["name"]] = value
+        return out
+
+    repo = "Qwen/Qwen3-30B-A3B-FP8"
+    fetch = (
+        "import sys; from huggingface_hub import hf_hub_download; "
+        f"print(hf_hub_download({repo!r}, 'config.json'))"
+    )
+    base = {"PATH": os.environ["PATH"], "HF_ENDPOINT": hub_sim.url}
+    download = subprocess.run(
+        [sys.executable, "-c", fetch],
+        env={**base, "HF_HOME": str(local["/models"])},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert download.returncode == 0, download.stderr
+    serving_env = localized(vllm.get("env", []))
+    assert serving_env["HF_HUB_OFFLINE"] == "1"
+    assert serving_env["HF_HOME"] == str(local["/models"])
+    before = _tree(local["/models"])
+    for path in (local["/models"], *local["/models"].rglob("*")):
+        if not path.is_symlink():
+            path.chmod(path.stat().st_mode & ~0o222)
+    requests = len(hub_sim.requests)
+    served = subprocess.run(
+        [sys.executable, "-c", fetch],
+        env={**base, **serving_env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert served.returncode == 0, served.stderr
+    assert served.stdout.strip() == download.stdout.strip(), "the same cached file"
+    assert _tree(local["/models"]) == before, "nothing written to the read-only cache"
+    assert len(hub_sim.requests) == requests, "offline: the Hub was not asked"

@@ -81,9 +81,11 @@ def test_lora_archetypes_reserve_slots_on_the_shared_server() -> None:
 def test_shipped_council_fits_an_rtx_5080() -> None:
     report = check_values(load_values([REPO / "values" / "council.yaml"]))
     assert report.verdict in ("PASS", "WARN"), [p.line() for p in report.problems]
-    (roc,) = report.instances
+    roc, embed = report.instances
     assert roc["archetype"] == "roc"
     assert roc["kv_cache_tokens"] > 4096
+    assert embed["archetype"] == "embed"  # the memory's embedding model is budgeted too
+    assert embed["kv_cache_tokens"] > 1024
 
 
 def test_shares_above_the_card_fail_naming_every_engine() -> None:

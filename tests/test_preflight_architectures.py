@@ -20,6 +20,8 @@ from archon.preflight.memory import (
     estimate,
     kv_bytes_per_token,
     kv_layout,
+    mxfp4_marlin_padding,
+    weights_gib,
 )
 from archon.preflight.versions import VllmVersion
 
@@ -139,6 +141,48 @@ def test_sliding_window_read_from_each_config_style() -> None:
     assert read({"model_type": "mistral", "sliding_window": 4096}, layers=32) == (4096, 32)
 
 
+def test_without_the_hybrid_manager_sliding_layers_are_full_attention() -> None:
+    # vllm/v1/core/kv_cache_utils.py unify_hybrid_kv_cache_specs, before the hybrid KV cache
+    # manager (PR #17996) and whenever --disable-hybrid-kv-cache-manager is given: "If a model
+    # contains both sliding window attention and full attention, the sliding window attention
+    # layers are regarded as full attention layers when allocating kv cache" (PR #19029)
+    gemma = replace(load_catalog().find("google/gemma-3-12b-it"), weights_gb=24.4)
+    assert kv_layout(gemma, hybrid=False).groups == 1
+    # a model whose every layer slides keeps its window either way (one uniform spec)
+    mistral = dense(sliding_window=4096, sliding_layers=30)
+    assert kv_layout(mistral, hybrid=False).sliding_groups == 1
+
+    l40s = GpuBudget("L40S", 44.4)
+    v091 = VllmVersion.parse("v0.9.1")
+    v092 = VllmVersion.parse("v0.9.2")
+    assert v091 is not None and v092 is not None
+    engine = Engine(model=gemma, version=v092, max_model_len=32768)
+    hybrid = estimate(engine, l40s)
+    old = estimate(replace(engine, version=v091), l40s)
+    off = estimate(replace(engine, hybrid_kv_cache=False), l40s)
+    assert hybrid.kv_groups == 6 and old.kv_groups == off.kv_groups == 1
+    assert old.sliding_layers == 0 and hybrid.sliding_layers == 40
+    # the same memory holds the same blocks, but one request of 32K needs all 48 layers' worth
+    assert old.kv_needed_gib == pytest.approx(32768 * kv_bytes_per_token(gemma) / GIB)
+    assert hybrid.max_concurrency > 3 * old.max_concurrency
+    assert off.max_concurrency == pytest.approx(old.max_concurrency, rel=0.01)
+
+
+def test_disable_hybrid_kv_cache_manager_flag_is_read_from_extra_args() -> None:
+    values: dict[str, Any] = {
+        "image": {"tag": "v0.19.1"},
+        "gpu": {"profile": "RTX 5090"},
+        "model": {"name": "google/gemma-3-12b-it", "quantization": "", "maxModelLen": 16384},
+    }
+    on = check_values(values).estimate
+    off_values = {**values, "model": {**values["model"]}}
+    off_values["model"]["extraArgs"] = ["--disable-hybrid-kv-cache-manager"]
+    off = check_values(off_values).estimate
+    assert on is not None and off is not None
+    assert on.kv_groups > 1 and off.kv_groups == 1
+    assert off.max_model_len_fit < on.max_model_len_fit
+
+
 # ---- mixture of experts -----------------------------------------------------------------------
 
 
@@ -154,6 +198,37 @@ def test_moe_weights_hold_every_expert_and_activation_the_top_k() -> None:
     assert forward == pytest.approx(2048 * 2 * (3 * 4 * 2880 + 2 * 2880) / GIB)
     # decoding reads the active weights only
     assert gpt_oss.active_gb() < 0.3 * gpt_oss.checkpoint_gb()
+
+
+def test_mxfp4_experts_are_padded_for_marlin_below_compute_capability_9() -> None:
+    # vllm/model_executor/layers/quantization/mxfp4.py get_mxfp4_backend: Marlin when
+    # "current_platform.get_device_capability()[0] < 9"; create_weights for Marlin: "The moe
+    # marlin kernel requires that for each linear n % 256 == 0 and k % 128 == 0" ->
+    # round_up(intermediate_size_per_partition, 128), hidden_size = round_up(hidden_size, 256)
+    big = load_catalog().find("openai/gpt-oss-120b")
+    small = load_catalog().find("openai/gpt-oss-20b")
+    assert mxfp4_marlin_padding(big, tp=4) == pytest.approx((768 / 720) * (3072 / 2880))
+    assert mxfp4_marlin_padding(small, tp=1) == pytest.approx((2944 / 2880) * (3072 / 2880))
+    assert GpuBudget("A100 80GB", 79.5, arch="sm_80").mxfp4_marlin
+    assert GpuBudget("RTX 4090", 23.5, arch="sm_89").mxfp4_marlin
+    assert not GpuBudget("H100", 79.1, arch="sm_90").mxfp4_marlin
+    assert not GpuBudget("RTX 5090", 31.4, arch="sm_120").mxfp4_marlin
+    assert not GpuBudget("RX 7900 XTX", 23.5, arch="gfx1100").mxfp4_marlin
+    # printed "Model loading took": 17.22 GiB per GPU for gpt-oss-120b at TP=4 on A100 80GB
+    # (v0.10.1.1) and 13.72 GiB for gpt-oss-20b on one A100 (v0.19.0); Hopper's repack (64.38
+    # and 13.47 GiB on one H100) keeps the measured factor
+    assert weights_gib(big, 4, mxfp4_marlin=True) == pytest.approx(17.22, rel=0.01)
+    assert weights_gib(small, 1, mxfp4_marlin=True) == pytest.approx(13.72, rel=0.01)
+    assert weights_gib(big, 1) == pytest.approx(64.38, rel=0.015)
+    assert weights_gib(small, 1) == pytest.approx(13.47, rel=0.01)
+    # dense and non-MXFP4 checkpoints are untouched by the card's architecture
+    coder = load_catalog().find("Qwen/Qwen2.5-Coder-14B-Instruct-GPTQ-Int4")
+    assert weights_gib(coder, 1, mxfp4_marlin=True) == weights_gib(coder, 1)
+    # through the estimate: the profile's architecture picks the backend
+    engine = Engine(model=small, version=V0191, max_model_len=8192)
+    ada = estimate(engine, GpuBudget("RTX 4090", 23.55, arch="sm_89"))
+    blackwell = estimate(engine, GpuBudget("RTX 4090", 23.55, arch="sm_120"))
+    assert ada.weights_gib > blackwell.weights_gib and ada.mxfp4_marlin
 
 
 # ---- MLA ------------------------------------------------------------------------------------

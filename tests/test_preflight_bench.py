@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from archon.preflight.benchmark import read_cases, run, version_for_case
 
@@ -92,3 +95,64 @@ def test_summary_by_architecture_family() -> None:
     # attention would: the clean H100 log (50.28 GiB of KV memory) still lands within 1 %
     clean = next(c for c in hybrid if c["reported"]["kv_cache_gib"] == 50.28)
     assert clean["errors"]["kv_tokens_rel"] < 0.01
+
+
+def _case(**fields: object) -> dict[str, object]:
+    base: dict[str, object] = {
+        "id": "x",
+        "source": "example",
+        "model": "Qwen/Qwen2.5-7B-Instruct",
+        "gpu": "RTX 3090",
+        "gpu_memory_utilization": 0.9,
+        "max_model_len": 8192,
+        "vllm_version": "0.10.1",
+        "outcome": "started",
+    }
+    base.update(fields)
+    return base
+
+
+def _run_cases(tmp_path: Path, *cases: dict[str, object]) -> dict[str, Any]:
+    file = tmp_path / "cases.jsonl"
+    file.write_text("".join(json.dumps(c) + "\n" for c in cases), encoding="utf-8")
+    return run(file)
+
+
+def test_a_spec_sheet_total_gives_way_to_the_profile(tmp_path: Path) -> None:
+    # CUDA reports less than the box says (the driver keeps some): a printed total is what vLLM
+    # saw, a spec-sheet one is replaced by the known card's visible memory
+    result = _run_cases(
+        tmp_path,
+        _case(id="printed", gpu_total_gib=24),
+        _case(id="spec", gpu_total_gib=24, gpu_total_source="card spec"),
+        _case(
+            id="spec, unknown card",
+            gpu="a 24 GB card",
+            gpu_total_gib=24,
+            gpu_total_source="card spec",
+        ),
+    )
+    records = {r["id"]: r["assumed"] for r in result["cases"]}
+    assert (records["printed"]["gpu_total_gib"], records["printed"]["gpu_total_from"]) == (
+        24,
+        "case",
+    )
+    assert records["spec"]["gpu_total_from"] == "profile"
+    assert records["spec"]["gpu_total_gib"] == pytest.approx(23.56, abs=0.01)
+    assert records["spec, unknown card"]["gpu_total_from"] == "case"
+
+
+def test_the_sampler_the_log_names_is_replayed(tmp_path: Path) -> None:
+    result = _run_cases(
+        tmp_path, _case(id="native"), _case(id="flashinfer", flashinfer_sampler=True)
+    )
+    records = {r["id"]: r for r in result["cases"]}
+    assert records["flashinfer"]["activation_gib"] < records["native"]["activation_gib"]
+    assert records["flashinfer"]["kv_cache_tokens"] > records["native"]["kv_cache_tokens"]
+
+
+def test_every_case_evaluated_is_a_target(tmp_path: Path) -> None:
+    known = _run_cases(tmp_path, _case(id="a"))
+    assert known["summary"]["targets"]["evaluated_met"] is True
+    unknown = _run_cases(tmp_path, _case(id="a"), _case(id="b", model="example/not-a-model"))
+    assert unknown["summary"]["targets"]["evaluated_met"] is False

@@ -6,6 +6,7 @@ from dataclasses import replace
 
 import pytest
 
+from archon.preflight import check_values
 from archon.preflight.catalog import load_catalog
 from archon.preflight.memory import (
     GIB,
@@ -79,6 +80,36 @@ def test_activation_v1_is_the_larger_of_forward_and_sampler() -> None:
     few_seqs = activation_gib(model, 2048, 8, engine="v1")
     assert few_seqs == pytest.approx(2048 * 2 * (3 * 13824 + 2 * 5120) / GIB)
     assert activation_gib(model, 8192, 8, engine="v1") > few_seqs
+
+
+def test_flashinfer_sampler_needs_a_fraction_of_the_native_sort() -> None:
+    # vllm/v1/sample/ops/topk_topp_sampler.py: forward_native sorts the [requests x vocab]
+    # logits, forward_cuda ("Using FlashInfer for top-p & top-k sampling.") does not; off by
+    # default since v0.11.1 (PR #26859), VLLM_USE_FLASHINFER_SAMPLER=1 turns it on
+    model = load_catalog().find(SEED)
+    native = activation_gib(model, 2048, 256, engine="v1")
+    kernel = activation_gib(model, 2048, 256, engine="v1", flashinfer_sampler=True)
+    assert kernel == pytest.approx(3.0 * 256 * 152064 * 4 / GIB)
+    assert kernel < native / 3
+    # V0 and pooling runs have no V1 sampler pass to change
+    assert activation_gib(model, 2048, 256, engine="v0", flashinfer_sampler=True) == (
+        activation_gib(model, 2048, 256, engine="v0")
+    )
+    values = {
+        "image": {"tag": "v0.19.1"},
+        "gpu": {"profile": "RTX 5080"},
+        "model": {"name": SEED, "maxModelLen": 8192},
+    }
+    default = check_values(values).estimate
+    on = check_values(
+        {**values, "extraEnv": [{"name": "VLLM_USE_FLASHINFER_SAMPLER", "value": "1"}]}
+    ).estimate
+    off = check_values(
+        {**values, "extraEnv": [{"name": "VLLM_USE_FLASHINFER_SAMPLER", "value": "0"}]}
+    ).estimate
+    assert default is not None and on is not None and off is not None
+    assert on.activation_gib < default.activation_gib == off.activation_gib
+    assert on.kv_cache_tokens > default.kv_cache_tokens
 
 
 def test_lora_slot_is_about_100_mib_for_14b_rank_16() -> None:

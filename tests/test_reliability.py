@@ -199,7 +199,7 @@ def test_an_empty_gateway_variable_means_the_default(monkeypatch: pytest.MonkeyP
     assert args.gateway == DEFAULT_GATEWAY
 
 
-def test_deploy_json_prints_one_object_on_failure(tmp_path: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
+def test_deploy_json_prints_one_object_on_failure(tmp_path: Path, run_cli: Any) -> None:
     values = tmp_path / "v.yaml"
     values.write_text("model: [not, a, map]\n")
     result = run_cli("deploy", "-f", str(values), "-o", "json", "--kubeconfig", str(tmp_path / "k"))
@@ -233,11 +233,99 @@ def test_only_pods_past_their_deletion_deadline_count_as_stuck() -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("text", ["archetypes: 1\n", "model: 3\n", "archetypes: [1]\n"])
 def test_lint_of_a_wrong_shape_is_a_problem_not_an_internal_error(
-    tmp_path: Path, run_cli, text: str
-) -> None:  # type: ignore[no-untyped-def]
+    tmp_path: Path, run_cli: Any, text: str
+) -> None:
     # Found by the generated files: a check that assumes the schema's shapes ran before it.
     path = tmp_path / "v.yaml"
     path.write_text(text)
     result = run_cli("lint", str(path))
     assert result.code == 1, result.err
     assert "internal error" not in result.err
+
+
+# --- the same refusals everywhere ---------------------------------------------------------
+
+DUPLICATES = """\
+gpu: {profile: RTX 5080}
+archetypes:
+  - {name: maat, mode: prompt, systemPrompt: judge}
+  - {name: maat, mode: prompt, systemPrompt: judge again}
+"""
+
+
+def test_duplicate_archetype_names_fail_the_preflight_as_they_fail_lint(
+    tmp_path: Path, run_cli: Any
+) -> None:
+    path = tmp_path / "v.yaml"
+    path.write_text(DUPLICATES)
+    expected = f"{path}: archetypes[1].name: 'maat' is also archetypes[0].name"
+    preflight = run_cli("preflight", "-f", str(path))
+    assert preflight.code == 1
+    assert "preflight: FAIL  the values do not pass the chart's archetype rules" in preflight.out
+    assert f"FAIL {expected}" in preflight.out and "KV cache" not in preflight.out
+    report = json.loads(run_cli("preflight", "-f", str(path), "-o", "json").out)
+    assert report["verdict"] == "FAIL" and report["kv_cache_tokens"] is None
+    assert [(p["key"], p["rule"]) for p in report["problems"]] == [
+        ("archetypes[1].name", "archetypes")
+    ]
+    lint = run_cli("lint", "--no-preflight", str(path))
+    assert lint.code == 1 and expected in lint.err
+
+
+@pytest.mark.slow
+def test_the_chart_refuses_duplicate_archetype_names_too(
+    toolchain: dict[str, Path], tmp_path: Path, run_cli: Any
+) -> None:
+    # What lint and the preflight refuse without helm is what the chart's templates refuse.
+    path = tmp_path / "v.yaml"
+    path.write_text(DUPLICATES)
+    render = run_cli("render", "-f", str(path))
+    assert render.code == 1
+    assert "archetypes[1].name" in render.err and "'maat'" in render.err.replace('"', "'")
+
+
+# --- --simulate on names the local cluster only ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("argocd", "wait", "app"),
+        ("argocd", "sync", "app"),
+        ("tekton", "run", "--pipeline", "p"),
+        ("tekton", "cancel", "run-1"),
+    ],
+)
+def test_simulate_on_is_refused_on_another_cluster_before_any_call(
+    dead_cluster: Path, run_cli: Any, argv: tuple[str, ...]
+) -> None:
+    # The API at dead_cluster is a closed port: had anything been called, the line would say so.
+    result = run_cli(*argv, "--simulate", "on", "--kubeconfig", str(dead_cluster))
+    assert result.code == 2
+    line = result.err.strip()
+    assert len(line.splitlines()) == 1 and line.count("fix:") == 1
+    assert line.startswith("--simulate: --simulate on: the cluster at https://127.0.0.1:1")
+    assert "is not Archon's local cluster" in line and "cannot be reached" not in line
+    assert result.out == ""
+
+
+def test_simulate_on_follows_the_local_cluster_into_an_exported_context(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run_cli: Any
+) -> None:
+    from archon.cluster.lifecycle import kubeconfig_path
+    from conftest import DEAD_KUBECONFIG
+
+    monkeypatch.setenv("ARCHON_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("ARCHON_CLUSTER", "exported")
+    kubeconfig_path().parent.mkdir(parents=True)
+    kubeconfig_path().write_text(DEAD_KUBECONFIG)
+    exported = tmp_path / "config"  # the same server under other names, as ~/.kube/config
+    exported.write_text(
+        DEAD_KUBECONFIG.replace("name: c,", "name: local,")
+        .replace("cluster: c,", "cluster: local,")
+        .replace("ctx", "archon-local")
+    )
+    result = run_cli("argocd", "wait", "app", "--simulate", "on", "--kubeconfig", str(exported))
+    assert result.code == 2
+    assert "is not Archon's local cluster" not in result.err
+    assert "cannot be reached" in result.err  # it went on to the (closed) API server

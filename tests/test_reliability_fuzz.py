@@ -1,7 +1,8 @@
 """Property-based: generated values files through `archon lint`, `preflight`, `render` and
-`validate`. Whatever the file holds, every command ends with exit 0, 1 or 2, says what is wrong
-in lines that each carry a fix, and never fails internally (exit 70). And the promise the checks
-make: a file that lint and the preflight pass renders, and its manifests validate."""
+`validate`, and (on the local cluster) `deploy --dry-run`. Whatever the file holds, every command
+ends with exit 0, 1 or 2, says what is wrong in lines that each carry a fix, never fails
+internally (exit 70) and applies nothing. And the promise the checks make: a file that lint and
+the preflight pass renders, its manifests validate, and the API server admits them."""
 
 from __future__ import annotations
 
@@ -199,3 +200,64 @@ def _check(text: str, rendered: dict[str, str]) -> None:
         assert render == 0, f"lint and preflight passed, render refused: {render_err}"
         assert "kind: Deployment" in manifest
         rendered[text] = manifest
+
+
+DRY_RUN_CASES = 48  # each a full `archon deploy --dry-run`: lint, preflight, helm, admission
+DRY_RUN_NAMESPACE = "it-fuzz-dry-run"
+KUBE_OWN = {"kube-root-ca.crt"}  # the controller-manager puts it in every namespace
+
+
+@pytest.mark.integration
+def test_generated_values_through_deploy_dry_run_apply_nothing(cluster: Path, kube: Any) -> None:
+    """The same generated files through `archon deploy --dry-run` on the local cluster: exit 0,
+    1 or 2, every line with a fix, never an internal error, nothing applied; and what deploy's
+    own checks (lint, preflight) pass, the API server admits."""
+    from archon.gitops.setup import ensure_namespace
+
+    ensure_namespace(kube, DRY_RUN_NAMESPACE)  # a server-side dry-run needs it to exist
+    codes: list[int] = []
+
+    @settings(SETTINGS, max_examples=DRY_RUN_CASES // 2)
+    @given(text=st.one_of(values_files(), values_files(wild=False)))
+    def wild(text: str) -> None:
+        codes.append(_dry_run(text, cluster))
+
+    @settings(SETTINGS, max_examples=DRY_RUN_CASES // 2)
+    @given(text=values_files(wild=False))
+    def typed(text: str) -> None:
+        codes.append(_dry_run(text, cluster))
+
+    try:
+        wild()
+        typed()
+        assert len(codes) == DRY_RUN_CASES
+        # Enough admitted files for the invariant, and refused ones for the error paths.
+        assert codes.count(0) >= 10 and {1, 2} & set(codes), f"a path went untested: {codes}"
+        namespaced = [
+            f"/api/v1/namespaces/{DRY_RUN_NAMESPACE}/{kind}"
+            for kind in ("secrets", "configmaps", "persistentvolumeclaims", "services", "pods")
+        ] + [f"/apis/apps/v1/namespaces/{DRY_RUN_NAMESPACE}/deployments"]
+        left = {
+            url: [n for o in kube.items(url) if (n := o["metadata"]["name"]) not in KUBE_OWN]
+            for url in namespaced
+        }
+        # No release record (helm's sh.helm.release secrets) and no object: nothing applied.
+        assert not any(left.values()), left
+    finally:
+        from cluster_support import drop_namespace
+
+        drop_namespace(kube, DRY_RUN_NAMESPACE)
+
+
+def _dry_run(text: str, cluster: Path) -> int:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "v.yaml"
+        path.write_text(text, encoding="utf-8")
+        code, _, err = _run(
+            "deploy", "-f", str(path), "-n", DRY_RUN_NAMESPACE, "--dry-run",
+            "--kubeconfig", str(cluster),
+        )  # fmt: skip
+    _holds("deploy --dry-run", code, err)
+    assert "server-side dry-run refused" not in err, f"lint and preflight passed: {err}"
+    event(f"deploy --dry-run exit {code}")
+    return code

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import struct
 import time
 import urllib.error
 import urllib.request
@@ -112,3 +114,87 @@ def test_unhealthy_and_unknown_model_and_bad_body() -> None:
         with pytest.raises(urllib.error.HTTPError) as invalid:
             urllib.request.urlopen(bad, timeout=5)
         assert invalid.value.code == 400
+
+
+def test_embeddings_come_from_the_static_model_in_input_order() -> None:
+    static_model = pytest.importorskip("static_model")
+    texts = ["the KV cache of a 14B model", "banana bread"]
+    body = {"model": "embed", "input": texts}
+    with serve(SimulationConfig(model="embed")) as sim:
+        with urllib.request.urlopen(_post(f"{sim.url}/v1/embeddings", body), timeout=5) as r:
+            floats = json.loads(r.read())
+        packed = body | {"encoding_format": "base64"}
+        with urllib.request.urlopen(_post(f"{sim.url}/v1/embeddings", packed), timeout=5) as r:
+            b64 = json.loads(r.read())
+        with pytest.raises(urllib.error.HTTPError) as wrong_model:
+            urllib.request.urlopen(
+                _post(f"{sim.url}/v1/embeddings", body | {"model": "other"}), timeout=5
+            )
+        with pytest.raises(urllib.error.HTTPError) as no_input:
+            urllib.request.urlopen(
+                _post(f"{sim.url}/v1/embeddings", {"model": "embed", "input": []}), timeout=5
+            )
+    assert floats["object"] == "list"
+    assert floats["model"] == "embed"
+    assert [d["index"] for d in floats["data"]] == [0, 1]
+    vectors = [d["embedding"] for d in floats["data"]]
+    assert vectors == static_model.get_embeddings(texts)
+    assert all(len(v) == 64 and abs(sum(x * x for x in v) - 1) < 1e-3 for v in vectors)
+    unpacked = [list(struct.unpack("<64f", base64.b64decode(d["embedding"]))) for d in b64["data"]]
+    assert all(
+        abs(a - b) < 1e-6
+        for u, v in zip(unpacked, vectors, strict=True)
+        for a, b in zip(u, v, strict=True)
+    )
+    assert floats["usage"]["prompt_tokens"] == 9
+    assert wrong_model.value.code == 404
+    assert no_input.value.code == 400
+
+
+def _chat(url: str, body: dict[str, Any]) -> str:
+    request = urllib.request.Request(
+        f"{url}/v1/chat/completions",
+        data=json.dumps(body).encode(),
+        headers={"content-type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
+        return str(json.load(response)["choices"][0]["message"]["content"])
+
+
+def test_structured_output_is_valid_under_the_schema_or_scripted() -> None:
+    """Guided decoding's contract: the reply parses under the requested schema. A script names
+    what the "model" decides, per schema name, in order; the last reply repeats."""
+    import jsonschema
+
+    route = {
+        "type": "object",
+        "properties": {
+            "archetypes": {
+                "type": "array",
+                "items": {"type": "string", "enum": ["maat", "lilith", "thoth", "isis"]},
+                "minItems": 3,
+                "maxItems": 4,
+                "uniqueItems": True,
+            }
+        },
+        "required": ["archetypes"],
+    }
+    script = (("review", ('{"verdict": "reject"}', '{"verdict": "approve"}')),)
+    with serve(SimulationConfig(structured_script=script)) as server:
+        url = server.url
+        messages = [{"role": "user", "content": "route this"}]
+        as_openai = {"type": "json_schema", "json_schema": {"name": "route", "schema": route}}
+        reply = json.loads(_chat(url, {"messages": messages, "response_format": as_openai}))
+        jsonschema.validate(reply, route)
+        assert reply == {"archetypes": ["maat", "lilith", "thoth"]}
+        as_vllm = json.loads(
+            _chat(url, {"messages": messages, "structured_outputs": {"json": route}})
+        )
+        jsonschema.validate(as_vllm, route)
+        review = {"type": "json_schema", "json_schema": {"name": "review", "schema": {}}}
+        said = [
+            json.loads(_chat(url, {"messages": messages, "response_format": review}))["verdict"]
+            for _ in range(3)
+        ]
+        assert said == ["reject", "approve", "approve"]
+        assert "simulated" in _chat(url, {"messages": messages}), "free text stays free"

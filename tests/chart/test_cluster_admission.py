@@ -30,7 +30,7 @@ def _pods(objects: list[Obj]) -> list[Obj]:
     for obj in objects:
         if obj["kind"] == "Pod":
             pods.append(obj)
-        elif obj["kind"] in ("Deployment", "Job"):
+        elif obj["kind"] in ("Deployment", "StatefulSet", "Job"):
             template = obj["spec"]["template"]
             name = f"{obj['kind'].lower()}-{obj['metadata']['name']}"[:63]
             meta = {"name": name, "labels": template["metadata"].get("labels", {})}

@@ -45,7 +45,7 @@ def test_the_service_monitor_scrapes_every_vllm_service(render: Callable[..., li
             "gpu": {"nodeCapacity": 2},
         }
     )
-    monitor = one(objects, "ServiceMonitor")
+    monitor = one(objects, "ServiceMonitor", "-server")
     assert monitor["spec"]["endpoints"] == [{"port": "http", "path": "/metrics", "interval": "30s"}]
     selector = monitor["spec"]["selector"]
     scraped = []
@@ -56,6 +56,37 @@ def test_the_service_monitor_scrapes_every_vllm_service(render: Callable[..., li
         ):
             scraped.append(service["metadata"]["name"])
     assert sorted(scraped) == ["archon-archetype-roc", "archon-server"], "not the gateway"
+
+
+def test_the_gateway_is_scraped_with_its_key(render: Callable[..., list[Obj]]) -> None:
+    """LiteLLM's prometheus callback serves the gateway's /metrics; with a master key it asks
+    for one (the Ingress would publish it otherwise) and the ServiceMonitor sends it."""
+    import yaml
+
+    prompt = {"name": "maat", "mode": "prompt", "systemPrompt": "judge"}
+    watched = {"metrics": {"serviceMonitor": {"enabled": True}}, "archetypes": [prompt]}
+    objects = render({**watched, "apiKey": {"enabled": True}})
+    monitor = one(objects, "ServiceMonitor", "-gateway")
+    [endpoint] = monitor["spec"]["endpoints"]
+    assert endpoint["path"] == "/metrics/" and endpoint["port"] == "http"
+    secret = endpoint["authorization"]["credentials"]
+    assert endpoint["authorization"]["type"] == "Bearer" and secret["name"] and secret["key"]
+    service = one(objects, "Service", "-gateway")
+    labels = service["metadata"]["labels"]
+    assert all(labels.get(k) == v for k, v in monitor["spec"]["selector"]["matchLabels"].items())
+    config_map = one(objects, "ConfigMap", "-gateway-config")
+    settings = yaml.safe_load(config_map["data"]["config.yaml"])["litellm_settings"]
+    assert settings["success_callback"] == ["prometheus"]
+    assert settings["require_auth_for_metrics_endpoint"] is True
+
+    open_gateway = render({**watched, "apiKey": {"enabled": False}})
+    assert (
+        "authorization"
+        not in one(open_gateway, "ServiceMonitor", "-gateway")["spec"]["endpoints"][0]
+    )
+    quiet = render({"archetypes": [prompt]})
+    config = yaml.safe_load(one(quiet, "ConfigMap", "-gateway-config")["data"]["config.yaml"])
+    assert "success_callback" not in config["litellm_settings"]
 
 
 def test_the_alerts_use_vllm_metric_names(render: Callable[..., list[Obj]]) -> None:
@@ -112,3 +143,7 @@ def test_the_crds_judge_the_objects(render_text: Callable[..., str]) -> None:
     bad = render_text(MONITORING).replace("interval: 30s", "interval: soon")
     results = validate_manifest(bad)
     assert [r.kind for r in results if not r.ok] == ["ServiceMonitor"], "the CRD pattern applies"
+    gateway = "archetypes:\n  - {name: maat, mode: prompt, systemPrompt: judge}\n"
+    with_gateway = render_text(MONITORING.read_text(encoding="utf-8") + gateway)
+    monitors = [r for r in validate_manifest(with_gateway) if r.kind == "ServiceMonitor"]
+    assert len(monitors) == 2 and all(r.ok for r in monitors), "the gateway's, with its key"

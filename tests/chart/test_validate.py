@@ -139,9 +139,12 @@ def test_surge_counts_every_instance_archetype(render_error: Callable[..., str])
     council = yaml.safe_load((REPO_ROOT / "values" / "council.yaml").read_text())
     surge = {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}
     err = render_error({**council, "strategy": surge})
-    assert "(gpu.count=1 + archetypes[name=roc].instance.gpu.count=1) = 4 GPUs" in err
-    assert "gpu.nodeCapacity=2" in err
-    assert "fix: set strategy.type: Recreate or raise gpu.nodeCapacity to 4" in err
+    assert (
+        "(gpu.count=1 + archetypes[name=roc].instance.gpu.count=1"
+        " + archetypes[name=embed].instance.gpu.count=1) = 6 GPUs"
+    ) in err
+    assert "gpu.nodeCapacity=3" in err
+    assert "fix: set strategy.type: Recreate or raise gpu.nodeCapacity to 6" in err
     assert len(err.strip().splitlines()) <= 3, "one message, not a template dump"
 
 

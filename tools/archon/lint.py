@@ -12,7 +12,6 @@ from archon.errors import Problem
 from archon.gateway import archetype_problems
 from archon.preflight import check_values
 from archon.preflight.settings import read_settings
-from archon.render import chart_problems
 from archon.schema import schema_problems
 from archon.values import Values, ValuesSet
 
@@ -26,16 +25,30 @@ def lint_values(
     problems: list[Problem] = []
     for one in values.each():
         source = one.source
-        found = schema_problems(one.merged, source=source, chart=one.chart)
-        if not found:  # the cross-field checks assume the shapes the schema guarantees
-            found = list(archetype_problems(one.merged, source))
+        _, found = values_problems(one.merged, source=source, chart=one.chart)
         if not found and chart:
+            from archon.render import chart_problems  # helm: loaded only when it is run
+
             # The chart's own refusals, by the chart itself: lint, render and deploy agree.
             found = chart_problems(one)
         problems.extend(found)
         if preflight and not found:
             problems.extend(preflight_problems(one.merged, source=source, gpu=gpu))
     return problems
+
+
+def values_problems(
+    values: Values, *, source: str = "", chart: Path | None = None
+) -> tuple[str, list[Problem]]:
+    """What the chart refuses that the values alone show, without helm: the schema, then the
+    archetype rules (they assume the shapes the schema guarantees). Lint, the preflight and
+    deploy all ask here. Returns the check that refused ("schema" or "archetypes") and its
+    problems; ("", []) when both pass."""
+    found = schema_problems(values, source=source, chart=chart)
+    if found:
+        return "schema", found
+    found = archetype_problems(values, source)
+    return ("archetypes", found) if found else ("", [])
 
 
 def lint_files(

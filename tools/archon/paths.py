@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from functools import cache
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
+from types import ModuleType
 
 from archon import __version__
 
@@ -75,6 +77,41 @@ def calibration_cases() -> Path:
 def gateway_hook() -> Path:
     """The LiteLLM hook, as the packaged chart ships it (`files/archon_hook.py`)."""
     return data_file("chart", "files", "archon_hook.py")
+
+
+def load_chart_module(name: str) -> ModuleType:
+    """A Python module of the chart's `files/` (code the gateway pod imports by name), registered
+    in sys.modules under that same name so the chart's own modules can import one another.
+
+    Executed from source, like the hook, so no __pycache__ lands inside the chart. Loaded once per
+    process, as an import is: a second call returns the module already registered. A chart of
+    $ARCHON_CHART_DIR without the file (a test's minimal chart) leaves the packaged one in use."""
+    existing = sys.modules.get(name)
+    if existing is not None:
+        return existing
+    path = chart_dir() / "files" / f"{name}.py"
+    if not path.is_file():
+        path = data_file("chart", "files", f"{name}.py")
+    module = ModuleType(name)
+    module.__file__ = str(path)
+    # Registered before it runs, as importlib does: dataclasses look their module up by name.
+    sys.modules[name] = module
+    try:
+        exec(compile(path.read_text(encoding="utf-8"), str(path), "exec"), module.__dict__)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    return module
+
+
+def user_data_dir() -> Path:
+    """What Archon keeps for the user between runs (the council's local memory)."""
+    override = os.environ.get("ARCHON_DATA_DIR")
+    if override:
+        return Path(override).expanduser().resolve()
+    xdg = os.environ.get("XDG_DATA_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".local" / "share"
+    return (base / "archon").resolve()
 
 
 def cache_dir() -> Path:

@@ -18,6 +18,7 @@ import copy
 import importlib
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -88,3 +89,16 @@ class ArchonArchetypes(_custom_logger()):  # type: ignore[misc]
 
 
 proxy_handler_instance = ArchonArchetypes()
+
+
+def __getattr__(name: str) -> Any:
+    """`council_handler`: the council's LiteLLM handler (files/archon_council.py), for
+    `custom_provider_map`. LiteLLM executes a configured file without entering it in sys.modules
+    or its folder in sys.path, which the council's dataclasses and its `import archon_memory`
+    need; imported from here, by name, it gets both."""
+    if name != "council_handler":
+        raise AttributeError(name)
+    folder = str(Path(__file__).resolve().parent)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    return importlib.import_module("archon_council").handler

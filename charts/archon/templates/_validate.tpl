@@ -62,6 +62,7 @@ hold their GPUs.
 {{- end -}}
 
 {{- include "archon.validate.exposure" . -}}
+{{- include "archon.validate.council" . -}}
 
 {{- if $v.ingress.enabled -}}
 {{- if not $v.ingress.hosts -}}
@@ -96,7 +97,7 @@ hold their GPUs.
 {{- fail "values: podAnnotations.checksum/config is set but the chart sets it (the hash of the engine config that rolls the pod): a second one would be a duplicate key in the pod template; fix: remove checksum/config from podAnnotations" -}}
 {{- end -}}
 
-{{- $managed := list "port" "revision" "served-model-name" "quantization" "dtype" "max-model-len" "gpu-memory-utilization" "max-num-seqs" "max-num-batched-tokens" "kv-cache-dtype" "enable-prefix-caching" "no-enable-prefix-caching" "enforce-eager" "tensor-parallel-size" "model" "host" "api-key" -}}
+{{- $managed := list "port" "revision" "served-model-name" "quantization" "dtype" "max-model-len" "gpu-memory-utilization" "max-num-seqs" "max-num-batched-tokens" "kv-cache-dtype" "enable-prefix-caching" "no-enable-prefix-caching" "enforce-eager" "tensor-parallel-size" "model" "host" "api-key" "runner" -}}
 {{- range $key, $_ := $v.model.extraConfig -}}
 {{- if has $key $managed -}}
 {{- fail (printf "values: model.extraConfig.%s is managed by the chart; fix: set it through the model.* value of the same name (api-key: apiKey.existingSecret) and remove it from model.extraConfig" $key) -}}
@@ -165,5 +166,85 @@ few others), while /metrics, /tokenize, /invocations, /pooling, /score and more 
 {{- end -}}
 {{- end -}}
 {{- end -}}
+{{- end -}}
+{{- end -}}
+
+
+{{/*
+The council and its memory: every role names an enabled archetype that can chat, the council's
+model name is its own, the memory has a store and an embedding model, and the chart's Qdrant runs
+only for that memory, keeps what it stores and lets only the gateway in without a key.
+*/}}
+{{- define "archon.validate.council" -}}
+{{- $v := .Values -}}
+{{- $c := $v.council -}}
+{{- $q := $v.qdrant -}}
+{{- if eq (toString ($v.model.runner | default "")) "pooling" -}}
+{{- fail "values: model.runner=pooling on the server: the gateway, the helm test and the council chat with the base model; fix: remove model.runner and serve the embedding model as an instance archetype (mode: instance, instance.model.runner: pooling)" -}}
+{{- end -}}
+{{- $enabled := dict -}}
+{{- range include "archon.archetypes.enabled" . | fromJsonArray -}}
+{{- $runner := "" -}}
+{{- if eq .mode "instance" }}{{ $runner = toString ((.instance.model | default dict).runner | default "") }}{{ end -}}
+{{- $_ := set $enabled .name (dict "mode" .mode "runner" $runner) -}}
+{{- end -}}
+{{- if $c.enabled -}}
+{{- if not (include "archon.gateway.enabled" .) -}}
+{{- fail "values: council.enabled=true but the gateway is off (gateway.enabled=false, or auto with no enabled archetype): the council is a model of the gateway; fix: enable archetypes and set gateway.enabled: auto (or true)" -}}
+{{- end -}}
+{{- $roles := list (list "council.router.archetype" $c.router.archetype) (list "council.aggregator" $c.aggregator) (list "council.gate.archetype" $c.gate.archetype) (list "council.veto.critic" $c.veto.critic) (list "council.veto.escalateTo" $c.veto.escalateTo) -}}
+{{- range $i, $name := $c.members -}}
+{{- $roles = append $roles (list (printf "council.members[%d]" $i) $name) -}}
+{{- end -}}
+{{- range $roles -}}
+{{- $key := index . 0 -}}
+{{- $name := index . 1 -}}
+{{- if $name -}}
+{{- if not (hasKey $enabled $name) -}}
+{{- fail (printf "values: %s=%s is not an enabled archetype (enabled: %s); fix: add an archetype named %s, enable it, or set %s to one of the enabled names (\"\" turns the role off)" $key $name (join ", " (keys $enabled | sortAlpha)) $name $key) -}}
+{{- end -}}
+{{- if eq (get $enabled $name).runner "pooling" -}}
+{{- fail (printf "values: %s=%s is an embedding archetype (instance.model.runner: pooling): it serves /v1/embeddings and cannot chat; fix: name an archetype that generates text" $key $name) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- /* LiteLLM load-balances the model_list entries of one name (docs.litellm.ai/docs/proxy/load_balancing): a question for the council could land on one archetype, or the other way round. Disabled archetypes count too, so enabling one later cannot collide. */ -}}
+{{- range $i, $a := $v.archetypes -}}
+{{- if eq $a.name $c.modelName -}}
+{{- fail (printf "values: council.modelName=%s is also archetypes[%d].name: the gateway routes by model name and LiteLLM would share that name's requests between the council and the archetype; fix: set council.modelName to a name of its own (default: council)" $c.modelName $i) -}}
+{{- end -}}
+{{- end -}}
+{{- $served := include "archon.servedModelName" $v.model -}}
+{{- if eq $served $c.modelName -}}
+{{- fail (printf "values: council.modelName=%s is also the base model's served name (model.servedModelName, else model.name): the gateway routes by model name and LiteLLM would share that name's requests between the council and the base model; fix: set council.modelName to a name of its own (default: council)" $c.modelName) -}}
+{{- end -}}
+{{- if gt (int $c.router.minMembers) (int $c.router.maxMembers) -}}
+{{- fail (printf "values: council.router.minMembers=%d is above council.router.maxMembers=%d: no choice of the router could be valid; fix: set minMembers <= maxMembers" (int $c.router.minMembers) (int $c.router.maxMembers)) -}}
+{{- end -}}
+{{- if $c.memory.enabled -}}
+{{- if and (not $q.enabled) (not $c.memory.url) -}}
+{{- fail "values: council.memory.enabled=true with qdrant.enabled=false and council.memory.url=\"\": the memory has nowhere to live; fix: set qdrant.enabled: true (the chart's own Qdrant) or council.memory.url to an external Qdrant" -}}
+{{- end -}}
+{{- $embed := $c.memory.embeddingArchetype -}}
+{{- if not $embed -}}
+{{- fail "values: council.memory.enabled=true but council.memory.embeddingArchetype=\"\": memories are stored as embeddings; fix: add an instance archetype with instance.model.runner: pooling (for example Qwen/Qwen3-Embedding-0.6B) and name it in council.memory.embeddingArchetype" -}}
+{{- end -}}
+{{- if not (hasKey $enabled $embed) -}}
+{{- fail (printf "values: council.memory.embeddingArchetype=%s is not an enabled archetype (enabled: %s); fix: add an instance archetype named %s with instance.model.runner: pooling, or name an enabled one" $embed (join ", " (keys $enabled | sortAlpha)) $embed) -}}
+{{- end -}}
+{{- $e := get $enabled $embed -}}
+{{- if or (ne $e.mode "instance") (ne $e.runner "pooling") -}}
+{{- fail (printf "values: council.memory.embeddingArchetype=%s is not an embedding model (mode: %s, instance.model.runner: %q): only vLLM's pooling runner answers /v1/embeddings; fix: make %s mode: instance with instance.model.runner: pooling and an embedding model (for example Qwen/Qwen3-Embedding-0.6B)" $embed $e.mode $e.runner $embed) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- if and $q.enabled (not (and $c.enabled $c.memory.enabled)) -}}
+{{- fail (printf "values: qdrant.enabled=true with council.enabled=%v and council.memory.enabled=%v: only the council's memory uses the chart's Qdrant, so its StatefulSet and storage claim (kept on uninstall) would hold nothing; fix: set qdrant.enabled: false, or turn on council.enabled and council.memory.enabled" $c.enabled $c.memory.enabled) -}}
+{{- end -}}
+{{- if and $q.enabled $c.memory.url -}}
+{{- fail (printf "values: qdrant.enabled=true and council.memory.url=%s: the council would use the external Qdrant and the chart's would hold nothing; fix: set council.memory.url: \"\" to use the chart's Qdrant, or qdrant.enabled: false" $c.memory.url) -}}
+{{- end -}}
+{{- if and $q.enabled (not (include "archon.qdrant.apiKeySecret" .)) (not $v.networkPolicy.enabled) -}}
+{{- fail "values: qdrant.enabled=true with no API key (qdrant.apiKey.existingSecret=\"\" and apiKey.enabled=false) and networkPolicy.enabled=false: any pod in the cluster could read and overwrite the memory; fix: set qdrant.apiKey.existingSecret (or apiKey.enabled: true), or networkPolicy.enabled: true, which lets only the gateway in" -}}
 {{- end -}}
 {{- end -}}

@@ -76,13 +76,14 @@ class PreflightBenchmark:
         result = run(args.cases or calibration_cases(), profiles=load_profiles(args.gpu_profiles))
         targets = result["summary"]["targets"]
         met = all(
-            bool(targets[k]) for k in ("kv_median_met", "kv_p90_met", "weights_met", "verdicts_met")
+            bool(targets[k])
+            for k in ("kv_median_met", "kv_p90_met", "weights_met", "verdicts_met", "evaluated_met")
         )
         return BenchResult(
             name=self.name,
             target=f"median KV-token error <= {targets['kv_median_pct']:g} %, p90 <= "
             f"{targets['kv_p90_pct']:g} %, weights within {targets['weights_pct']:g} %, "
-            "every start/fail verdict right",
+            "every start/fail verdict right, every case evaluated",
             met=met,
             figures=result,
             lines=_table(result),

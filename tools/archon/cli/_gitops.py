@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
 
 from archon.cli import options
-from archon.errors import EXIT_OK, EXIT_PROBLEMS
+from archon.errors import EXIT_OK, EXIT_PROBLEMS, ArchonError, UsageError
 
 if TYPE_CHECKING:
     from archon.gitops.objects import ControllerApi
@@ -39,7 +39,8 @@ def add_wait(parser: argparse.ArgumentParser, *, timeout_s: float, controller: s
         choices=SIMULATE_CHOICES,
         default="auto",
         help=f"run the {controller} SIMULATION inside this command while it follows; auto: on "
-        "the local `archon cluster` only (it has the CRDs but no controller)",
+        "the local `archon cluster` only (it has the CRDs but no controller); on: refused "
+        "(exit 2) on any other cluster",
     )
 
 
@@ -59,18 +60,40 @@ def connect(args: argparse.Namespace, api: ControllerApi) -> Session:
 
     out = sys.stderr if args.output == "json" else sys.stdout
     target = options.target(args)
+    local = _is_local(target)
+    if getattr(args, "simulate", "off") == "on" and not local:
+        # Before any API call: on a cluster with a real controller, or someone else's, the
+        # simulation would act as a second controller on live objects.
+        raise UsageError(
+            f"--simulate on: the cluster at {target.server} (context {target.context or '-'}) "
+            "is not Archon's local cluster; the simulation plays a controller only there",
+            key="--simulate",
+            fix="drop --simulate (the cluster's own controller does the work) or target the "
+            "local cluster (`archon cluster up`, then its kubeconfig)",
+        )
     print(target.describe(), file=out, flush=True)
     client = reach_api(target)
-    session = Session(target, Kube(client), out, args.output == "json", _is_local(target))
+    session = Session(target, Kube(client), out, args.output == "json", local)
     api.require_crds(session.kube)
     return session
 
 
 def _is_local(target: ClusterTarget) -> bool:
+    """The target is the local `archon cluster`: its kubeconfig, or a context (exported into
+    ~/.kube/config) naming the same API server."""
     from archon.cluster.lifecycle import kubeconfig_path
+    from archon.kube.config import resolve_target
 
-    local = kubeconfig_path().resolve()
-    return any(f.resolve() == local for f in target.files)
+    local = kubeconfig_path()
+    if any(f.resolve() == local.resolve() for f in target.files):
+        return True
+    if target.in_cluster or not local.is_file():
+        return False
+    try:
+        server = resolve_target(local).server
+    except ArchonError:  # a local kubeconfig being rewritten by `cluster up`: not a match
+        return False
+    return bool(server) and target.server.rstrip("/") == server.rstrip("/")
 
 
 def simulating(args: argparse.Namespace, session: Session) -> bool:

@@ -73,7 +73,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     _gitops.add_wait(sync, timeout_s=DEFAULT_TIMEOUT_S, controller="ArgoCD")
     sync.set_defaults(handler=_sync)
 
-    status = verbs.add_parser("status", help="sync, health, operation and resources, once")
+    status = verbs.add_parser(
+        "status",
+        help="sync, health, operation and resources, once",
+        description="Exit 0 when the application is Synced and Healthy or still on its way "
+        "(its state on the line, like `kubectl get`; in the JSON `ok` true, `done` false), 1 "
+        "when it failed (sync Failed or Error, health Degraded, an error condition), 2 unusable "
+        "input.",
+    )
     status.add_argument("app", metavar="APP")
     _gitops.add_common(status, namespace="argocd", what="Applications (ArgoCD's namespace)")
     status.set_defaults(handler=_status)
@@ -206,11 +213,14 @@ def _status(args: argparse.Namespace) -> int:
         for text in app_lines(app).values():
             print(f"  {text}")
     state = app_state(app, want_operation=False)
-    ok = state.done
     line = f"application {args.app!r}: sync {state.sync}, health {state.health}"
-    if not ok and report["failing"]:
+    if state.phase:
+        line += f", operation {state.phase}"
+    if state.failed:
+        line += f" ({state.failed})"
+    if not state.done and report["failing"]:
         line += ": " + "; ".join(report["failing"])
-    return _gitops.finish(session, ok, line, report)
+    return _gitops.finish(session, not state.failed, line, report | {"done": state.done})
 
 
 def _delete(args: argparse.Namespace) -> int:

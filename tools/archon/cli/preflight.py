@@ -61,12 +61,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.set_defaults(handler=_run)
 
 
-def schema_failed(values: dict[str, Any], source: str, output: str) -> bool:
-    """Values the chart would refuse get a FAIL with the schema's problems and no figures: a
-    memory estimate of values that cannot be deployed would only mislead."""
-    from archon.schema import schema_problems
+def refused(values: dict[str, Any], source: str, output: str) -> bool:
+    """Values the chart would refuse (its schema, its archetype rules: what lint refuses
+    without helm) get a FAIL with those problems and no figures: a memory estimate of values
+    that cannot be deployed would only mislead."""
+    from archon.lint import values_problems
 
-    problems = schema_problems(values, source=source)
+    rule, problems = values_problems(values, source=source)
     if not problems:
         return False
     if output == "json":
@@ -78,11 +79,12 @@ def schema_failed(values: dict[str, Any], source: str, output: str) -> bool:
             "kv_cache_tokens": None,
             "max_concurrency": None,
             "max_model_len_fit": None,
-            "problems": [dict(p.as_dict(), level="FAIL", rule="schema") for p in problems],
+            "problems": [dict(p.as_dict(), level="FAIL", rule=rule) for p in problems],
         }
         print(json.dumps(report, indent=2))
     else:
-        print("preflight: FAIL  the values do not pass the chart's schema")
+        what = "the chart's schema" if rule == "schema" else "the chart's archetype rules"
+        print(f"preflight: FAIL  the values do not pass {what}")
         for problem in problems:
             print(f"FAIL {problem.line()}")
     return True
@@ -95,7 +97,7 @@ def _run(args: argparse.Namespace) -> int:
 
     values = ValuesSet.read(args.values).merged
     source = args.values[-1] if len(args.values) == 1 else ", ".join(args.values)
-    if schema_failed(values, source, args.output):
+    if refused(values, source, args.output):
         return EXIT_PROBLEMS
     report = check_values(
         values,

@@ -64,7 +64,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     _gitops.add_wait(run, timeout_s=DEFAULT_TIMEOUT_S, controller="Tekton")
     run.set_defaults(handler=_run)
 
-    status = verbs.add_parser("status", help="the run's condition and its tasks, once")
+    status = verbs.add_parser(
+        "status",
+        help="the run's condition and its tasks, once",
+        description="Exit 0 when the run succeeded or is still going (Pending or Running on "
+        "the line, like `kubectl get`; in the JSON `ok` true, `done` false), 1 when it failed, "
+        "was cancelled or timed out, 2 unusable input (no Tekton CRDs, no such run).",
+    )
     status.add_argument("run", metavar="RUN", nargs="?", help="default: the newest run")
     _gitops.add_common(status, namespace="archon-ci", what=what)
     status.set_defaults(handler=_status)
@@ -246,7 +252,8 @@ def _status(args: argparse.Namespace) -> int:
     line = f"pipelinerun {name!r}: {state.reason or 'Pending'}" + (
         f": {state.failed}" if state.failed else ""
     )
-    return _gitops.finish(session, state.done, line, summary(run, taskruns))
+    report = summary(run, taskruns) | {"done": state.done}
+    return _gitops.finish(session, not state.failed, line, report)
 
 
 def _logs(args: argparse.Namespace) -> int:

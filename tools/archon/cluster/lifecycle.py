@@ -45,6 +45,10 @@ COMPONENT_TOOLS = {
 }
 CREATE_TIMEOUT_S = 180
 NODE_READY_TIMEOUT_S = 120  # kwok marks them Ready in seconds, minutes on a busy 2-core host
+# After a restart kwok works through every pod it finds before it moves a new one past
+# ContainerCreating: minutes after a long test session on 2 cores.
+POD_PROGRESS_TIMEOUT_S = 300
+PROBE_NAMESPACE = "default"
 
 
 def cluster_name() -> str:
@@ -232,9 +236,11 @@ def up(
     cluster_dir().mkdir(parents=True, exist_ok=True)
     config_file = cluster_dir() / "kwokctl.yaml"
     config_file.write_text(kwokctl_config(binaries), encoding="utf-8")
+    restarted = False
     if _all_components_alive() and _api_answers():
         print(f"cluster {cluster_name()!r} already running", file=out)
     elif (_cluster_workdir() / "kwok.yaml").is_file() and kubeconfig_path().is_file():
+        restarted = True
         print(f"starting cluster {cluster_name()!r} (kept from a previous run)", file=out)
         if component_pids():  # half alive: kwokctl starts nothing while it sees a pid file
             _kwokctl(["stop", "cluster", "--name", cluster_name()], timeout=60)
@@ -268,6 +274,9 @@ def up(
     _wait_nodes_ready(kube, [p.node_name for p in profiles])
     for name in release_stuck_pods(kube, [p.node_name for p in profiles]):
         print(f"force-deleted pod {name}: it was stuck terminating on a fake node", file=out)
+    if restarted:
+        print("waiting until the fake nodes start pods again ...", file=out, flush=True)
+        _wait_pods_progress(kube, profiles[0].node_name)
     if export_kubeconfig:
         target = export_to_user_kubeconfig()
         print(f"kubeconfig context kwok-{cluster_name()} merged into {target}", file=out)
@@ -305,6 +314,41 @@ def release_stuck_pods(kube: Kube, nodes: list[str]) -> list[str]:
                     raise
             released.append(f"{meta['namespace']}/{meta['name']}")
     return released
+
+
+def _wait_pods_progress(kube: Kube, node: str) -> None:
+    """Start a probe pod on a fake node and wait until it runs, so a restarted cluster is handed
+    back only once kwok moves new pods along again (a deploy right after would otherwise spend
+    its timeout waiting for kwok)."""
+    name = f"archon-probe-{os.getpid()}-{int(time.time())}"
+    path = f"/api/v1/namespaces/{PROBE_NAMESPACE}/pods"
+    probe = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "labels": {"app.kubernetes.io/name": "archon-probe"}},
+        "spec": {
+            "nodeName": node,
+            "tolerations": [{"operator": "Exists"}],
+            "containers": [{"name": "probe", "image": "registry.k8s.io/pause:3.10"}],
+        },
+    }
+    kube.create(path, probe)
+    try:
+        deadline = time.monotonic() + POD_PROGRESS_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if (kube.get(f"{path}/{name}").get("status") or {}).get("phase") == "Running":
+                return
+            time.sleep(0.5)
+        raise ArchonError(
+            f"the fake node {node} did not start a pod within {POD_PROGRESS_TIMEOUT_S} s",
+            fix=f"see {_cluster_workdir() / 'logs' / 'kwok-controller.log'}",
+        )
+    finally:
+        try:
+            kube.request("DELETE", f"{path}/{name}", {"gracePeriodSeconds": 0})
+        except KubeError as exc:
+            if exc.status != 404:
+                raise
 
 
 def _wait_nodes_ready(kube: Kube, names: list[str]) -> None:

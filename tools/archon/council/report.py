@@ -7,8 +7,18 @@ from __future__ import annotations
 import sys
 from typing import TextIO
 
-from archon.council.client import Answer
-from archon.council.run import CouncilResult
+from archon.council import Answer, CouncilResult
+
+LABELS = {
+    "route": "routing",
+    "aggregate": "aggregating",
+    "veto": "reviewing",
+    "revise": "revising",
+    "rebirth": "rewriting (rebirth)",
+    "gate": "checking the invariants",
+}
+# Passes whose text is the council's answer so far: streamed live with --stream.
+LIVE = ("aggregate", "revise", "rebirth")
 
 
 class Printer:
@@ -19,24 +29,20 @@ class Printer:
         self._live: str | None = None  # the pass whose pieces are printed live
         self._width = 8
 
-    def header(
-        self, gateway: str, names: list[str], aggregate: str | None, veto: str | None
-    ) -> None:
-        self._width = max([8, *(len(n) for n in names)])
-        roles = [f"aggregate: {aggregate}"] if aggregate else []
-        roles += [f"veto: {veto}"] if veto else []
-        extra = f" ({', '.join(roles)})" if roles else ""
+    def header(self, gateway: str, names: list[str], roles: dict[str, str]) -> None:
+        self._width = max([8, *(len(n) for n in [*names, *roles.values()])])
+        listed = ", ".join(f"{role}: {name}" for role, name in roles.items())
+        extra = f" ({listed})" if listed else ""
         print(f"council: {len(names)} archetype(s) via {gateway}{extra}", file=self.err)
 
     def progress(self, event: str, name: str, answer: Answer | None) -> None:
         if event == "start":
             return
-        if event in ("aggregate", "veto", "revise"):
-            label = {"aggregate": "aggregating", "veto": "reviewing", "revise": "revising"}
-            print(f"  {name:<{self._width}} {label[event]} ...", file=self.err, flush=True)
-            if self.stream and event != "veto":
+        if event in LABELS:
+            print(f"  {name:<{self._width}} {LABELS[event]} ...", file=self.err, flush=True)
+            if self.stream and event in LIVE:
                 self._live = name
-                print(f"== {label[event]}: {name}", file=self.out, flush=True)
+                print(f"== {LABELS[event]}: {name}", file=self.out, flush=True)
             return
         if answer is None:
             return
@@ -63,6 +69,9 @@ class Printer:
             self.out.flush()
 
     def result(self, result: CouncilResult) -> None:
+        routing = result.routing
+        if routing.get("router"):
+            print(f"== routed by {routing['router']}: {', '.join(result.members)}", file=self.err)
         for answer in result.answered:
             print(f"== {answer.archetype} ({answer.latency_s:.2f} s)", file=self.out)
             print(answer.text.strip(), file=self.out)
@@ -73,18 +82,28 @@ class Printer:
             print(f"== aggregate by {agg.archetype} ({status})", file=self.out)
             if agg.ok:
                 print(agg.text.strip(), file=self.out)
-        if result.veto is not None:
-            veto = result.veto
-            if veto.approved:
-                print(f"== veto by {veto.critic}: approved", file=self.out)
-            else:
-                print(f"== veto by {veto.critic}: sent back: {veto.reasons.strip()}", file=self.out)
-                revised = veto.revised
-                if revised is not None and not self.stream:
-                    status = f"{revised.latency_s:.2f} s" if revised.ok else str(revised.error)
-                    print(f"== revised by {revised.archetype} ({status})", file=self.out)
-                    if revised.ok:
-                        print(revised.text.strip(), file=self.out)
+        for review in result.reviews:
+            verdict = "approved" if review.approved else "rejected: " + "; ".join(review.reasons)
+            print(f"== review by {review.critic}: {verdict}", file=self.out)
+        if result.gate is not None:
+            gate = result.gate
+            broken = f" ({'; '.join(gate.violations)})" if gate.violations else ""
+            print(f"== gate by {gate.archetype}: {gate.verdict}{broken}", file=self.out)
+        final = result.final
+        rewritten = final is not None and result.rewrites and final is result.rewrites[-1]
+        if final is not None and rewritten and not self.stream:
+            print(f"== final, rewritten by {final.archetype}", file=self.out)
+            print(final.text.strip(), file=self.out)
+        if result.path:
+            print(f"path: {' -> '.join(result.path)}", file=self.err)
+        memory = result.memory
+        if memory and "error" not in memory:
+            recalled = sum(memory.get("recalled", {}).values())
+            print(
+                f"memory: {recalled} recalled, {memory.get('stored', 0)} stored "
+                f"(session {result.session})",
+                file=self.err,
+            )
         for note in result.notes:
             print(f"note: {note}", file=self.err)
         summary = (

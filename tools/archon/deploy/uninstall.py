@@ -1,5 +1,6 @@
-"""`archon uninstall`: remove the release; the model-cache claim stays (the chart marks it with
-`helm.sh/resource-policy: keep`), so a re-install finds the downloaded model again."""
+"""`archon uninstall`: remove the release; the claims the chart marks with
+`helm.sh/resource-policy: keep` stay (the model cache, the council's Qdrant store), so a
+re-install finds the downloaded model and the council's memory again."""
 
 from __future__ import annotations
 
@@ -13,6 +14,9 @@ from archon.kube.config import ClusterTarget
 from archon.kube.rest import Kube
 
 UNINSTALL_TIMEOUT_S = 120
+COMPONENT_LABEL = "app.kubernetes.io/component"
+# What each kept claim holds, by the component label the chart gives it.
+KEPT_CLAIMS = {"model-cache": "model cache", "qdrant": "the council's memory"}
 
 
 def uninstall(target: ClusterTarget, namespace: str, release: str, *, out: TextIO) -> list[str]:
@@ -29,9 +33,12 @@ def uninstall(target: ClusterTarget, namespace: str, release: str, *, out: TextI
     )
     kept = [c["metadata"]["name"] for c in claims]
     print(f"release {release!r} uninstalled from namespace {namespace!r}", file=out)
-    for name in kept:
+    for claim in claims:
+        name = claim["metadata"]["name"]
+        component = (claim["metadata"].get("labels") or {}).get(COMPONENT_LABEL, "")
+        what = KEPT_CLAIMS.get(component, "data")
         print(
-            f"kept PVC {name} (model cache, helm.sh/resource-policy: keep): a re-install reuses "
+            f"kept PVC {name} ({what}, helm.sh/resource-policy: keep): a re-install reuses "
             f"it; delete it with `kubectl -n {namespace} delete pvc {name}`",
             file=out,
         )

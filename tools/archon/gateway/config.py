@@ -22,7 +22,17 @@ from archon.paths import gateway_hook
 CONFIG = "config.yaml"
 ARCHETYPES = "archetypes.json"
 HOOK = "archon_hook.py"
-FILES = (CONFIG, ARCHETYPES, HOOK)
+COUNCIL = "council.json"
+COUNCIL_MODULES = (
+    "archon_council.py",
+    "archon_council_client.py",
+    "archon_council_prompts.py",
+    "archon_memory.py",
+)
+FILES = (CONFIG, ARCHETYPES, HOOK, COUNCIL, *COUNCIL_MODULES)
+# The provider the chart's model_list uses for vLLM servers; other entries (the council's
+# custom handler) run inside the proxy and need no upstream.
+UPSTREAM_PROVIDER = "openai"
 
 
 def gateway_files(objects: list[dict[str, Any]]) -> dict[str, str]:
@@ -43,8 +53,9 @@ def upstream_models(config: dict[str, Any]) -> dict[str, str]:
     """archetype name -> the model name its vLLM server serves (`openai/<name>` without prefix)."""
     out = {}
     for entry in config.get("model_list") or []:
-        model = str(entry["litellm_params"]["model"])
-        out[str(entry["model_name"])] = model.split("/", 1)[1] if "/" in model else model
+        provider, _, served = str(entry["litellm_params"]["model"]).partition("/")
+        if provider == UPSTREAM_PROVIDER:
+            out[str(entry["model_name"])] = served
     return out
 
 
@@ -56,7 +67,9 @@ def localize(
     out = copy.deepcopy(config)
     for entry in out.get("model_list") or []:
         params = entry["litellm_params"]
-        served = str(params["model"]).split("/", 1)[-1]
+        provider, _, served = str(params["model"]).partition("/")
+        if provider != UPSTREAM_PROVIDER:
+            continue
         if served not in upstreams:
             raise UsageError(
                 f"no local server for {served!r}",

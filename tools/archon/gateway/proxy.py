@@ -76,13 +76,20 @@ def _wait_ready(proxy: Proxy, timeout_s: float) -> None:
 
 @contextmanager
 def run_proxy(
-    config: Path, *, port: int = 0, timeout_s: float = START_TIMEOUT_S
+    config: Path,
+    *,
+    port: int = 0,
+    timeout_s: float = START_TIMEOUT_S,
+    extra_env: dict[str, str] | None = None,
 ) -> Iterator[Proxy]:
     """Start `litellm --config` on loopback, wait until it answers, stop it afterwards."""
     port = port or free_port()
     log = config.with_name("litellm.log")
-    env = dict(os.environ)
+    env = dict(os.environ) | (extra_env or {})
     env.setdefault("ARCHON_ARCHETYPES_FILE", str(config.with_name("archetypes.json")))
+    # The council handler calls the archetypes through this same proxy.
+    env["ARCHON_COUNCIL_FILE"] = str(config.with_name("council.json"))
+    env["ARCHON_COUNCIL_GATEWAY_URL"] = f"http://{LOOPBACK}:{port}"
     # No usage telemetry and no remote model-cost map: the gateway stays on loopback.
     env.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     env.setdefault("LITELLM_TELEMETRY", "False")

@@ -218,7 +218,7 @@ def suggest(
                 break
     card = smallest_card(engine, profiles, profile)
     if card is not None and card.name != profile.name:
-        budget = GpuBudget(card.name, card.visible_gib, card.bandwidth_gbs)
+        budget = GpuBudget(card.name, card.visible_gib, card.bandwidth_gbs, arch=card.arch)
         attempt(
             "",
             card.name,
@@ -236,6 +236,6 @@ def smallest_card(engine: Engine, profiles: ProfileSet, like: GpuProfile) -> Gpu
         for p in profiles
         if p.vendor == like.vendor
         and bool(p.desktop_mib) == bool(like.desktop_mib)
-        and estimate(engine, GpuBudget(p.name, p.visible_gib)).starts
+        and estimate(engine, GpuBudget(p.name, p.visible_gib, arch=p.arch)).starts
     ]
     return min(fitting, key=lambda p: p.memory_mib, default=None)

@@ -20,6 +20,7 @@ _OWN_KEYS: dict[str, Any] = {
     "revision": "main",
     "quantization": "",
     "dtype": "",
+    "runner": "",
     "allowPatterns": [],
     "extraArgs": [],
     "extraConfig": {},

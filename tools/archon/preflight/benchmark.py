@@ -91,12 +91,15 @@ def gpu_for_case(case: dict[str, Any], profiles: ProfileSet) -> tuple[GpuBudget 
     profile = _profile_for(name, profiles) if name else None
     bandwidth = profile.bandwidth_gbs if profile else None
     label = profile.name if profile else name
-    if total is not None and total > 0:
-        # the case's total is what vLLM saw (a whole number may be a spec-sheet size, but WSL
-        # really reports 8.00 GiB for an 8 GB card, so it is taken as given)
-        return GpuBudget(label, total, bandwidth), "case"
+    arch = profile.arch if profile else ""
+    spec_sheet = str(case.get("gpu_total_source") or "") == "card spec"
+    if total is not None and total > 0 and not (spec_sheet and profile is not None):
+        # the case's total is what vLLM saw (WSL really reports 8.00 GiB for an 8 GB card, so a
+        # printed whole number is taken as given); a spec-sheet size is not what CUDA reports
+        # (the driver keeps some), so a known card's profile wins over it
+        return GpuBudget(label, total, bandwidth, arch=arch), "case"
     if profile is not None:
-        return GpuBudget(label, profile.visible_gib, bandwidth), "profile"
+        return GpuBudget(label, profile.visible_gib, bandwidth, arch=arch), "profile"
     return None, f"unknown GPU {name!r} and no gpu_total_gib"
 
 
@@ -169,6 +172,9 @@ def evaluate_case(
         enforce_eager=bool(case.get("enforce_eager")),
         kv_cache_dtype=str(case.get("kv_cache_dtype") or "auto"),
         tensor_parallel_size=tp,
+        # the log says which top-k/top-p sampler ran ("Using FlashInfer for top-p & top-k
+        # sampling"); a case that does not say keeps the native one
+        flashinfer_sampler=case.get("flashinfer_sampler") is True,
     )
     est = estimate(engine, gpu)
     verdict = "start" if est.starts else "fail"
@@ -295,6 +301,7 @@ def summarize(results: list[CaseResult]) -> dict[str, Any]:
             "kv_p90_met": kv_p90 is not None and kv_p90 <= TARGET_KV_P90,
             "weights_met": weights_max is not None and weights_max <= TARGET_WEIGHTS,
             "verdicts_met": bool(judged) and right == len(judged),
+            "evaluated_met": bool(results) and all(r.record.get("verdict") for r in results),
         },
         "reported_tokens_note": "reported KV tokens are the printed kv_cache_tokens, else "
         "gpu_blocks x 16, else kv_cache_gib / predicted bytes per token (each record says which)",

@@ -245,6 +245,7 @@ def _spec_from_entry(entry: dict[str, Any], where: str) -> ModelSpec:
                 "intermediate_size": vision.get("intermediate"),
                 "image_size": vision.get("image_size"),
                 "patch_size": vision.get("patch_size"),
+                "hidden_act": vision.get("hidden_act"),
             },
             int(fields["hidden"]),
         )

@@ -11,11 +11,13 @@ from archon.preflight.catalog import ModelSpec
 from archon.preflight.memory import (
     BLOCK_SIZE,
     LOAD_FACTOR,
+    SAMPLER_COPIES_FLASHINFER,
     SAMPLER_COPIES_V1,
     Engine,
     MemoryEstimate,
     kv_dtype_bytes,
     kv_layout,
+    mxfp4_marlin_padding,
 )
 
 WORKER = "vllm/v1/worker/gpu_worker.py determine_available_memory"
@@ -63,7 +65,16 @@ def steps(engine: Engine, est: MemoryEstimate) -> list[Step]:
     model = engine.model
     tp = max(1, engine.tensor_parallel_size)
     factor = LOAD_FACTOR.get(model.quantization, 1.0)
-    layout = kv_layout(model)
+    layout = kv_layout(model, hybrid=engine.hybrid_kv_enabled)
+    if est.mxfp4_marlin:
+        repack = (
+            f" with the MXFP4 experts padded x{mxfp4_marlin_padding(model, tp):.3f} for the "
+            "Marlin MoE kernel (per-rank intermediate to a multiple of 128, hidden to 256)"
+        )
+    elif factor != 1.0:
+        repack = f" x {factor} ({model.quantization} repack)"
+    else:
+        repack = ""
     out = [
         Step(
             "usable",
@@ -77,13 +88,20 @@ def steps(engine: Engine, est: MemoryEstimate) -> list[Step]:
             "weights",
             _gib(est.weights_gib),
             f"{model.checkpoint_gb():.3f} GB checkpoint ({model.weights_source}) x 1e9 / 2^30"
-            + (f" x {factor} ({model.quantization} repack)" if factor != 1.0 else "")
+            + repack
             + (f" / TP {tp}" if tp > 1 else "")
             + (" (MoE: every expert is loaded)" if model.is_moe else ""),
-            'vllm/model_executor/model_loader ("Model loading took X GiB")',
+            'vllm/model_executor/model_loader ("Model loading took X GiB")'
+            + ("; vllm/model_executor/layers/quantization/mxfp4.py" if est.mxfp4_marlin else ""),
         ),
     ]
     if est.engine == "v1":
+        copies = SAMPLER_COPIES_FLASHINFER if engine.flashinfer_sampler else SAMPLER_COPIES_V1
+        sampler = (
+            "FlashInfer top-k/top-p kernel"
+            if engine.flashinfer_sampler
+            else "PyTorch-native top-k/top-p, a full sort"
+        )
         mlp = (
             f"top-{model.experts_per_token} x {model.moe_intermediate} expert width"
             if model.is_moe
@@ -94,9 +112,10 @@ def steps(engine: Engine, est: MemoryEstimate) -> list[Step]:
                 "activation peak",
                 _gib(est.activation_gib),
                 f"max(forward of {est.max_num_batched_tokens} tokens ({mlp}), "
-                f"{SAMPLER_COPIES_V1} x min({est.max_num_seqs} seqs, tokens) x {model.vocab} "
-                "vocab x 4 B)",
-                f"{RUNNER} profile_run, _dummy_run and _dummy_sampler_run",
+                f"{copies} x min({est.max_num_seqs} seqs, tokens) x {model.vocab} "
+                f"vocab x 4 B, {sampler})",
+                f"{RUNNER} profile_run, _dummy_run and _dummy_sampler_run; "
+                "vllm/v1/sample/ops/topk_topp_sampler.py",
             )
         )
     else:
@@ -169,6 +188,11 @@ def steps(engine: Engine, est: MemoryEstimate) -> list[Step]:
                 f"groups of {layout.group_size} layers (window {layout.window})"
                 if layout.sliding_groups
                 else f"one group of all {model.layers} layers"
+                + (
+                    " (no hybrid KV cache manager: sliding layers held as full attention)"
+                    if model.is_hybrid and not engine.hybrid_kv_enabled
+                    else ""
+                )
             ),
             f"{KV_UTILS} _get_kv_cache_groups_uniform_page_size",
         )

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from archon.preflight.catalog import GB, ModelSpec
-from archon.preflight.versions import VllmVersion
+from archon.preflight.versions import HYBRID_KV_CACHE, VllmVersion
 
 GIB = 1024**3
 BLOCK_SIZE = 16  # vLLM's default KV block size on CUDA and ROCm (CacheConfig.block_size)
@@ -41,6 +41,14 @@ NON_TORCH_TP_EXTRA_GIB = 0.40  # NCCL buffers and custom all-reduce when TP > 1
 # gpt-oss-20b at 1024 requests. The forward pass and the sampler run one after the other, so the
 # activation peak is the larger of the two.
 SAMPLER_COPIES_V1 = 9.7
+# That figure is the PyTorch-native top-k/top-p path, which sorts the whole [requests x vocab]
+# tensor (vllm/v1/sample/ops/topk_topp_sampler.py forward_native). FlashInfer's sampling kernel
+# (forward_cuda, "Using FlashInfer for top-p & top-k sampling" in the log) sorts nothing: Qwen2-7B
+# at 256 requests on A100 (v0.10.1.1) left 0.55-0.70 GiB between weights and KV cache at two
+# utilizations, 2.8-3.8 copies with the non-torch share taken out, where the same setup on a
+# worker without FlashInfer left the full native figure. vLLM turned the kernel off by default in
+# v0.11.1 (PR #26859), so it counts only when VLLM_USE_FLASHINFER_SAMPLER=1 asks for it.
+SAMPLER_COPIES_FLASHINFER = 3.0
 # V0 samples only the last token of each profiled sequence: a couple of float32 copies.
 SAMPLER_COPIES_V0 = 1.5
 # Forward-pass peak per token: the MLP's gate_up output (2 x intermediate) and activation output
@@ -56,6 +64,15 @@ GRAPH_PER_LAYER_GIB = 0.009
 # AWQ checkpoints repacked for the Marlin kernels load ~2% above their size (Qwen2.5-7B-AWQ
 # printed 5.29 GiB for a 5.20 GiB checkpoint, Qwen2.5-Coder-3B-AWQ 1.95 for 1.93).
 LOAD_FACTOR = {"mxfp4": 1.05, "awq": 1.02}
+# On GPUs below compute capability 9 (Ampere, Ada) vLLM runs MXFP4 experts through the Marlin
+# MoE kernel, which needs n % 256 == 0 and k % 128 == 0: the per-rank expert intermediate size
+# is padded to a multiple of 128 and the hidden size to one of 256
+# (vllm/model_executor/layers/quantization/mxfp4.py get_mxfp4_backend and create_weights). The
+# padded tensors replace the repack factor above: gpt-oss-120b at TP=4 on A100 loads 17.22 GiB
+# per GPU (720 -> 768, 2880 -> 3072), gpt-oss-20b on one A100 13.72 GiB.
+MXFP4_BYTES_PER_PARAM = 4.25 / 8  # 4-bit values and one e8m0 scale per 32
+MARLIN_MXFP4_INTERMEDIATE_ALIGN = 128
+MARLIN_MXFP4_HIDDEN_ALIGN = 256
 # vLLM needs a little memory beyond the weights to load them at all (CUDA context, buffers).
 LOAD_HEADROOM_GIB = 0.5
 
@@ -101,10 +118,26 @@ class Engine:
     auto_max_model_len: bool = False  # --max-model-len -1 (v0.14+)
     kv_cache_memory_bytes: int | None = None  # --kv-cache-memory-bytes (v0.10.2+)
     estimate_cudagraphs: bool | None = None  # VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS
+    pooling: bool = False  # --runner pooling: an embedding model, no sampler
+    flashinfer_sampler: bool = False  # VLLM_USE_FLASHINFER_SAMPLER=1: FlashInfer top-k/top-p
+    hybrid_kv_cache: bool | None = None  # False: --disable-hybrid-kv-cache-manager
 
     @property
     def model_len(self) -> int:
         return self.max_model_len or self.model.max_positions
+
+    @property
+    def hybrid_kv_enabled(self) -> bool:
+        """Whether sliding-window layers of a mixed model get blocks for their window only.
+
+        Before the hybrid KV cache manager (v1, v0.9.2 here) vLLM turned the sliding layers of a
+        model that mixes them with full attention into full-attention layers
+        (vllm/v1/core/kv_cache_utils.py unify_hybrid_kv_cache_specs); the V0 engine never
+        dropped blocks outside the window; --disable-hybrid-kv-cache-manager restores that.
+        """
+        if self.version.engine != "v1" or not self.version.at_least(HYBRID_KV_CACHE):
+            return False
+        return self.hybrid_kv_cache is not False
 
     @property
     def graphs_in_budget(self) -> bool:
@@ -123,6 +156,12 @@ class GpuBudget:
     visible_gib: float
     bandwidth_gbs: float | None = None
     desktop_gib: float = 0.0
+    arch: str = ""  # sm_89, gfx1100... ("" = unknown)
+
+    @property
+    def mxfp4_marlin(self) -> bool:
+        """vLLM's MXFP4 MoE backend on this card is Marlin (CUDA compute capability < 9)."""
+        return self.arch.startswith("sm_") and int(self.arch[3:-1] or 0) < 9
 
     @property
     def large(self) -> bool:
@@ -161,6 +200,7 @@ class MemoryEstimate:
     kv_cache_fixed: bool = False
     min_utilization: float | None = None
     decode_tokens_per_s: float | None = None
+    mxfp4_marlin: bool = False  # MXFP4 experts padded for the Marlin MoE kernel
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -220,10 +260,30 @@ def kv_bytes_per_token(model: ModelSpec, kv_cache_dtype: str = "auto", tp: int =
     return 2 * model.layers * heads_per_gpu * model.head_dim * size
 
 
-def weights_gib(model: ModelSpec, tp: int = 1) -> float:
+def _round_up(value: int, multiple: int) -> int:
+    return -(-value // multiple) * multiple
+
+
+def mxfp4_marlin_padding(model: ModelSpec, tp: int = 1) -> float:
+    """How much larger the Marlin MoE kernel's padded expert tensors are than the checkpoint's."""
+    part = max(1, model.moe_intermediate // max(1, tp))
+    inter = _round_up(part, MARLIN_MXFP4_INTERMEDIATE_ALIGN) / part
+    hidden = _round_up(model.hidden, MARLIN_MXFP4_HIDDEN_ALIGN) / model.hidden
+    return inter * hidden
+
+
+def weights_gib(model: ModelSpec, tp: int = 1, *, mxfp4_marlin: bool = False) -> float:
     """Loaded size per GPU: checkpoint GB (the Hub's safetensors total_size) / 1.0737, / TP."""
+    tp = max(1, tp)
+    if model.quantization == "mxfp4" and model.is_moe and mxfp4_marlin:
+        experts = model.layers - model.dense_layers
+        expert_params = experts * model.experts * 3 * model.hidden * model.moe_intermediate
+        expert_gb = min(model.checkpoint_gb(), expert_params * MXFP4_BYTES_PER_PARAM / GB)
+        rest_gb = model.checkpoint_gb() - expert_gb
+        padded = expert_gb * mxfp4_marlin_padding(model, tp)
+        return (padded + rest_gb) * GB / GIB / tp
     factor = LOAD_FACTOR.get(model.quantization, 1.0)
-    return model.checkpoint_gb() * GB / GIB * factor / max(1, tp)
+    return model.checkpoint_gb() * GB / GIB * factor / tp
 
 
 def batch_defaults(engine: Engine, gpu: GpuBudget) -> tuple[int, int, bool]:
@@ -248,19 +308,35 @@ def batch_defaults(engine: Engine, gpu: GpuBudget) -> tuple[int, int, bool]:
 
 
 def activation_gib(
-    model: ModelSpec, tokens: int, seqs: int, *, engine: str, tp: int = 1, chunked: bool = True
+    model: ModelSpec,
+    tokens: int,
+    seqs: int,
+    *,
+    engine: str,
+    tp: int = 1,
+    chunked: bool = True,
+    pooling: bool = False,
+    flashinfer_sampler: bool = False,
 ) -> float:
-    """Peak torch memory of the profile run above the weights."""
+    """Peak torch memory of the profile run above the weights.
+
+    A pooling model's profile run ends with the pooler, not the sampler
+    (vllm/v1/worker/gpu_model_runner.py profile_run: `_dummy_pooler_run` when
+    `is_pooling_model`): no logits over the vocabulary, only the forward pass counts.
+    """
     if model.is_moe:
         mlp = model.experts_per_token * model.moe_intermediate + model.shared_intermediate
     else:
         mlp = model.intermediate
     per_token = 2 * (3 * mlp / max(1, tp) + 2 * model.hidden)
     forward = FWD_TOKEN_FACTOR * tokens * per_token / GIB
+    if pooling:
+        return forward
     requests = min(seqs, tokens)
     logits = requests * model.vocab * 4 / GIB
     if engine == "v1":
-        return max(forward, SAMPLER_COPIES_V1 * logits)
+        copies = SAMPLER_COPIES_FLASHINFER if flashinfer_sampler else SAMPLER_COPIES_V1
+        return max(forward, copies * logits)
     return forward + (0.0 if chunked else SAMPLER_COPIES_V0 * logits)
 
 
@@ -329,8 +405,11 @@ class KvLayout:
         return self.full_groups * full + self.sliding_groups * sliding
 
 
-def kv_layout(model: ModelSpec) -> KvLayout:
+def kv_layout(model: ModelSpec, *, hybrid: bool = True) -> KvLayout:
+    """Without the hybrid manager a model mixing sliding and full layers is all full attention."""
     sliding = min(model.sliding_layers, model.layers) if model.is_hybrid else 0
+    if not hybrid and 0 < sliding < model.layers:
+        sliding = 0
     full = model.layers - sliding
     counts = [n for n in (full, sliding) if n > 0]
     size = min(counts)
@@ -353,8 +432,17 @@ def _core(engine: Engine, gpu: GpuBudget) -> MemoryEstimate:
     gen = engine.version.engine
     tokens, seqs, chunked = batch_defaults(engine, gpu)
     usable = gpu.visible_gib * engine.gpu_memory_utilization
-    weights = weights_gib(model, tp)
-    act = activation_gib(model, tokens, seqs, engine=gen, tp=tp, chunked=chunked)
+    weights = weights_gib(model, tp, mxfp4_marlin=gpu.mxfp4_marlin)
+    act = activation_gib(
+        model,
+        tokens,
+        seqs,
+        engine=gen,
+        tp=tp,
+        chunked=chunked,
+        pooling=engine.pooling,
+        flashinfer_sampler=engine.flashinfer_sampler,
+    )
     non_torch = non_torch_gib(gen, tp)
     graphs = 0.0 if engine.enforce_eager else cudagraph_gib(model)
     graphs_in = engine.graphs_in_budget
@@ -369,7 +457,7 @@ def _core(engine: Engine, gpu: GpuBudget) -> MemoryEstimate:
     else:
         kv = usable - spent
     per_token = kv_bytes_per_token(model, engine.kv_cache_dtype, tp)
-    layout = kv_layout(model)
+    layout = kv_layout(model, hybrid=engine.hybrid_kv_enabled)
     per_layer_block = per_token / model.layers * BLOCK_SIZE
     block_bytes = per_layer_block * layout.group_size
     blocks = max(0, int(kv * GIB // block_bytes)) if kv > 0 else 0
@@ -411,9 +499,10 @@ def _core(engine: Engine, gpu: GpuBudget) -> MemoryEstimate:
         failure=failure,
         kv_needed_gib=per_request * block_bytes / GIB,
         kv_groups=layout.groups,
-        sliding_layers=model.sliding_layers if model.is_hybrid else 0,
+        sliding_layers=model.sliding_layers if layout.sliding_groups else 0,
         sliding_window=layout.window,
         kv_cache_fixed=fixed,
+        mxfp4_marlin=gpu.mxfp4_marlin and model.quantization == "mxfp4" and model.is_moe,
     )
 
 

@@ -147,7 +147,9 @@ def _memory_findings(
 
     card = f"{profile.name} ({profile.memory_mib} MiB)"
     if est.failure is not None:
-        budget = GpuBudget(profile.name, profile.visible_gib, profile.bandwidth_gbs)
+        budget = GpuBudget(
+            profile.name, profile.visible_gib, profile.bandwidth_gbs, arch=profile.arch
+        )
         fixes = suggest(engine, est, budget, profile, profiles)
         if fixes_out is not None:
             fixes_out.extend(fixes)
@@ -273,7 +275,10 @@ def _archetype_findings(
             )
         engine = replace(engine_from_settings(s, spec, version), name=instance.name)
         engines.append(engine)
-        est = estimate(engine, GpuBudget(profile.name, profile.visible_gib, profile.bandwidth_gbs))
+        budget = GpuBudget(
+            profile.name, profile.visible_gib, profile.bandwidth_gbs, arch=profile.arch
+        )
+        est = estimate(engine, budget)
         report.instances.append({"archetype": instance.name, **est.as_dict()})
         for finding in _memory_findings(est, engine, profile, profiles):
             if finding.rule == "desktop":  # judged once below, for all engines together
@@ -383,6 +388,9 @@ def engine_from_settings(s: Settings, spec: ModelSpec, version: VllmVersion) -> 
         auto_max_model_len=s.auto_max_model_len,
         kv_cache_memory_bytes=s.kv_cache_memory_bytes,
         estimate_cudagraphs=s.estimate_cudagraphs,
+        pooling=s.runner == "pooling",
+        flashinfer_sampler=s.flashinfer_sampler,
+        hybrid_kv_cache=s.hybrid_kv_cache,
     )
 
 
@@ -524,7 +532,11 @@ def _check_values(
     if not s.problems:
         engine = engine_from_settings(s, spec, version)
         budget = GpuBudget(
-            profile.name, profile.visible_gib, profile.bandwidth_gbs, profile.desktop_mib / 1024
+            profile.name,
+            profile.visible_gib,
+            profile.bandwidth_gbs,
+            profile.desktop_mib / 1024,
+            arch=profile.arch,
         )
         (est,), _left = estimate_gpu(budget, [engine])
         report.estimate = est

@@ -37,6 +37,7 @@ class Settings:
     max_num_batched_tokens: int | None = None
     kv_cache_dtype: str = "auto"
     enforce_eager: bool = False
+    runner: str = ""  # --runner; "pooling" serves embeddings and runs no sampler
     tensor_parallel_size: int = 1
     max_loras: int = 0
     max_lora_rank: int = 16
@@ -45,6 +46,8 @@ class Settings:
     auto_max_model_len: bool = False  # --max-model-len -1: vLLM picks the largest that fits
     kv_cache_memory_bytes: int | None = None  # --kv-cache-memory-bytes: a fixed KV cache size
     estimate_cudagraphs: bool | None = None  # VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS in extraEnv
+    flashinfer_sampler: bool = False  # VLLM_USE_FLASHINFER_SAMPLER=1 in extraEnv
+    hybrid_kv_cache: bool | None = None  # False: --disable-hybrid-kv-cache-manager
     overridden: dict[str, str] = field(default_factory=dict)  # key -> the flag that set it
     problems: list[Problem] = field(default_factory=list)
 
@@ -265,6 +268,7 @@ def read_settings(values: dict[str, Any], *, gpu: str | None = None) -> Settings
             )
         )
     s.enforce_eager = bool(eager) if isinstance(eager, bool) else False
+    s.runner = text("model.runner", "") or ""
     s.tensor_parallel_size = integer("model.tensorParallelSize", 1) or 1
 
     s.revision = text("model.revision", "main") or "main"
@@ -277,6 +281,10 @@ def read_settings(values: dict[str, Any], *, gpu: str | None = None) -> Settings
     graphs = _env_value(get_path(values, "extraEnv"), "VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS")
     if graphs is not None:
         s.estimate_cudagraphs = _flag_bool(graphs)
+    sampler = _env_value(get_path(values, "extraEnv"), "VLLM_USE_FLASHINFER_SAMPLER")
+    s.flashinfer_sampler = sampler is not None and _flag_bool(sampler) is True
+    if "disable-hybrid-kv-cache-manager" in flags:
+        s.hybrid_kv_cache = _flag_bool(flags["disable-hybrid-kv-cache-manager"]) is False
     lora_on = bool(flags.get("enable-lora")) or "max-loras" in flags
     if lora_on:
         try:

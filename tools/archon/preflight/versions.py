@@ -26,6 +26,11 @@ GRAPHS_BUDGETED = (0, 20, 0)
 #   (vllm/v1/core/kv_cache_utils.py); 0.10.2: --kv-cache-memory-bytes.
 AUTO_MAX_MODEL_LEN = (0, 14, 0)
 KV_CACHE_MEMORY_BYTES = (0, 10, 2)
+# - 0.9.2: the hybrid KV cache manager (PR #17996, merged June 2025, first in a release by
+#   0.9.2) gives sliding-window layers of a mixed model blocks for their window only; before,
+#   unify_hybrid_kv_cache_specs turned them into full-attention layers. 0.9.1 may already
+#   have it; counting it from 0.9.2 errs towards less KV cache.
+HYBRID_KV_CACHE = (0, 9, 2)
 # The newest release whose behaviour the model encodes; unpinned tags are read as this.
 NEWEST_KNOWN = (0, 28, 0)
 

@@ -2,7 +2,8 @@
 
 It is a simulation and says so (in every reply and in the `x-archon-simulation` header): the demo,
 the integration tests and the archetypes use it to exercise clients against vLLM's HTTP surface
-(`/health`, `/v1/models`, `/v1/chat/completions` with SSE streaming) on loopback.
+(`/health`, `/v1/models`, `/v1/chat/completions` with SSE streaming and structured output,
+`/v1/embeddings`) on loopback. `archon.simulation.qdrant` does the same for Qdrant's REST API.
 """
 
 from archon.simulation.server import SimulationConfig, SimulationServer, serve

@@ -2,13 +2,17 @@
 
 Response shapes follow vLLM's OpenAI-compatible server (vllm/entrypoints/openai/protocol.py:
 ModelList/ModelCard, ChatCompletionResponse, ChatCompletionStreamResponse; streaming ends with
-`data: [DONE]`). Only the fields clients read are produced.
+`data: [DONE]`; EmbeddingResponse, answered by the static embedding model of the
+`tokenlearn-static-model` wheel when the `council` extra is installed). Only the fields clients
+read are produced.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import random
+import struct
 import threading
 import time
 import uuid
@@ -19,9 +23,12 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from archon.simulation.loopback import LOOPBACK, LoopbackServer
+from archon.simulation.structured import structured_reply
+
 SIMULATION_HEADER = "x-archon-simulation"
-LOOPBACK = "127.0.0.1"
 MAX_BODY_BYTES = 1 << 20  # a chat request is small; refuse anything larger than 1 MiB
+EMBEDDING_DIMENSION = 64  # the static model of tokenlearn-static-model
 
 
 @dataclass(frozen=True)
@@ -38,10 +45,17 @@ class SimulationConfig:
     # /health answers 503 while True: a server still loading its model.
     unhealthy: bool = False
     max_tokens_default: int = 32
+    # Replies to structured-output requests, per JSON schema name, served in order (the last one
+    # repeats): what the "model" decides. Other schemas get their smallest valid instance.
+    structured_script: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # Write every free-text reply to its max_tokens (a model that does not stop early), so a
+    # reply's latency follows its token budget.
+    fill_replies: bool = False
 
 
-def reply_words(messages: list[dict[str, Any]], limit: int) -> list[str]:
-    """A deterministic reply that names itself a simulation and echoes the last user message."""
+def reply_words(messages: list[dict[str, Any]], limit: int, *, fill: bool = False) -> list[str]:
+    """A deterministic reply that names itself a simulation and echoes the last user message;
+    `fill` pads it to `limit` words, as a model that writes until max_tokens."""
     last = ""
     for message in reversed(messages):
         if message.get("role") == "user":
@@ -49,6 +63,8 @@ def reply_words(messages: list[dict[str, Any]], limit: int) -> list[str]:
             last = content if isinstance(content, str) else json.dumps(content)
             break
     words = ["[simulated", "vLLM", "reply,", "no", "GPU]", "you", "said:", *last.split()]
+    if fill and len(words) < limit:
+        words += ["more"] * (limit - len(words))
     return words[: max(1, limit)]
 
 
@@ -114,6 +130,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(HTTPStatus.NOT_FOUND, f"no route {self.path}")
 
     def do_POST(self) -> None:
+        if self.path == "/v1/embeddings":
+            self._embeddings()
+            return
         if self.path != "/v1/chat/completions":
             self._error(HTTPStatus.NOT_FOUND, f"no route {self.path}")
             return
@@ -132,12 +151,79 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(HTTPStatus.INTERNAL_SERVER_ERROR, "simulated failure (failure_rate)")
             return
         limit = int(body.get("max_tokens") or body.get("max_completion_tokens") or 0)
-        words = reply_words(messages, limit or config.max_tokens_default)
+        words = reply_words(messages, limit or config.max_tokens_default, fill=config.fill_replies)
+        structured = self.server.structured(body)
+        if structured is not None:
+            words = [structured]  # one piece: guided decoding's JSON is never cut mid-way here
         prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in messages)
         if body.get("stream"):
             self._stream(words, prompt_tokens)
         else:
             self._complete(words, prompt_tokens)
+
+    def _embeddings(self) -> None:
+        # vLLM's EmbeddingRequest/EmbeddingResponse (pooling runner): `input` is a string or a
+        # list of strings; vectors come back in input order, as floats or base64 float32.
+        body = self._read_json()
+        if body is None:
+            return
+        config = self.server.config
+        if body.get("model") not in (None, config.model):
+            self._error(HTTPStatus.NOT_FOUND, f"The model `{body.get('model')}` does not exist.")
+            return
+        texts = body.get("input")
+        if isinstance(texts, str):
+            texts = [texts]
+        if not isinstance(texts, list) or not texts or not all(isinstance(t, str) for t in texts):
+            self._error(
+                HTTPStatus.BAD_REQUEST, "input must be a string or a non-empty list of them"
+            )
+            return
+        encoding = body.get("encoding_format") or "float"
+        if encoding not in ("float", "base64"):
+            self._error(HTTPStatus.BAD_REQUEST, f"encoding_format {encoding!r} is not supported")
+            return
+        try:
+            import static_model
+        except ImportError:
+            self._error(
+                HTTPStatus.NOT_IMPLEMENTED,
+                "the simulation embeds with tokenlearn-static-model, which is not installed: "
+                "pip install 'archon-vllm[council]'",
+            )
+            return
+        dimensions = body.get("dimensions")
+        if dimensions not in (None, EMBEDDING_DIMENSION):
+            self._error(
+                HTTPStatus.BAD_REQUEST,
+                f"dimensions {dimensions!r}: the model has {EMBEDDING_DIMENSION} and no matryoshka",
+            )
+            return
+        vectors = static_model.get_embeddings(texts)
+        data = [
+            {
+                "object": "embedding",
+                "index": i,
+                "embedding": (
+                    base64.b64encode(struct.pack(f"<{len(v)}f", *v)).decode()
+                    if encoding == "base64"
+                    else v
+                ),
+            }
+            for i, v in enumerate(vectors)
+        ]
+        tokens = sum(len(t.split()) for t in texts)
+        self._send_json(
+            HTTPStatus.OK,
+            {
+                "id": f"embd-{uuid.uuid4().hex}",
+                "object": "list",
+                "created": int(time.time()),
+                "model": config.model,
+                "data": data,
+                "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+            },
+        )
 
     def _base(self) -> dict[str, Any]:
         return {
@@ -196,6 +282,9 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # Many clients connecting at once overflow socketserver's default listen backlog of 5: the
+    # kernel resets or drops the excess connections.
+    request_queue_size = 1024
 
     def __init__(self, config: SimulationConfig, port: int) -> None:
         super().__init__((LOOPBACK, port), _Handler)
@@ -203,41 +292,24 @@ class _Server(ThreadingHTTPServer):
         self.started = int(time.time())
         self._random = random.Random(config.seed)
         self._lock = threading.Lock()
+        self._script = {name: list(replies) for name, replies in config.structured_script}
+        self._structured_served: dict[str, int] = {}
 
     def draw_failure(self) -> bool:
         with self._lock:
             return self._random.random() < self.config.failure_rate
 
+    def structured(self, body: dict[str, Any]) -> str | None:
+        with self._lock:
+            return structured_reply(body, self._script, self._structured_served)
 
-class SimulationServer:
+
+class SimulationServer(LoopbackServer):
     """A running simulation on loopback; `url` is its base URL."""
 
     def __init__(self, config: SimulationConfig | None = None, port: int = 0) -> None:
         self.config = config or SimulationConfig()
-        self._server = _Server(self.config, port)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},  # shutdown() waits up to one poll interval
-            name="archon-vllm-simulation",
-            daemon=True,
-        )
-
-    @property
-    def port(self) -> int:
-        return int(self._server.server_address[1])
-
-    @property
-    def url(self) -> str:
-        return f"http://{LOOPBACK}:{self.port}"
-
-    def start(self) -> SimulationServer:
-        self._thread.start()
-        return self
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
+        super().__init__(_Server(self.config, port), "archon-vllm-simulation")
 
 
 @contextmanager

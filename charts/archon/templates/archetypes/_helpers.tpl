@@ -72,12 +72,13 @@ Source: vllm LoRAConfig possible_max_ranks (8, 16, 32, 64, 128, 256; newer relea
 {{/*
 An instance archetype's model: its `instance.model` over the top-level `model`. What names the
 checkpoint (repository, revision, served name, quantization, dtype, file patterns, extra settings)
-is never inherited: a 0.5B router must not load with the 14B model's `quantization: gptq`.
+is never inherited: a 0.5B router must not load with the 14B model's `quantization: gptq`. Nor is
+the runner: an embedding model (`runner: pooling`) is one instance's own.
 Call with (dict "root" $ "archetype" .).
 */}}
 {{- define "archon.archetypes.instanceModel" -}}
 {{- $a := .archetype -}}
-{{- $own := dict "revision" "main" "servedModelName" $a.name "quantization" "" "dtype" "" "allowPatterns" list "extraArgs" list "extraConfig" dict -}}
+{{- $own := dict "revision" "main" "servedModelName" $a.name "quantization" "" "dtype" "" "runner" "" "allowPatterns" list "extraArgs" list "extraConfig" dict -}}
 {{- /* set, not merge: sprig's merge treats "" and false as unset and would inherit them. */ -}}
 {{- $model := deepCopy .root.Values.model -}}
 {{- range $key, $value := $own }}{{ $_ := set $model $key $value }}{{ end -}}

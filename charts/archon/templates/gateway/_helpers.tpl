@@ -17,9 +17,25 @@ as defaults (a client's own values win). Keys are LiteLLM's proxy config
 {{- $_ := set $params "timeout" (int $v.gateway.timeoutSeconds) -}}
 {{- range $key, $value := (.sampling | default dict) }}{{ $_ := set $params $key $value }}{{ end -}}
 {{- $info := dict "archon_mode" .mode "description" (.description | default "") -}}
+{{- /* An embedding archetype answers /v1/embeddings only: clients and the council skip it. */ -}}
+{{- with (dig "instance" "model" "runner" "" .) }}{{ $_ := set $info "archon_runner" . }}{{ end -}}
 {{- $models = append $models (dict "model_name" .name "litellm_params" $params "model_info" $info) -}}
 {{- end -}}
-{{- $config := dict "model_list" $models "litellm_settings" (dict "callbacks" "archon_hook.proxy_handler_instance" "request_timeout" (int $v.gateway.timeoutSeconds) "num_retries" 0) -}}
+{{- $settings := dict "callbacks" "archon_hook.proxy_handler_instance" "request_timeout" (int $v.gateway.timeoutSeconds) "num_retries" 0 -}}
+{{- if $v.metrics.serviceMonitor.enabled -}}
+{{- /* LiteLLM's prometheus callback serves /metrics; with a master key it asks for one there too, since the gateway's Ingress would otherwise publish it. */ -}}
+{{- $_ := set $settings "success_callback" (list "prometheus") -}}
+{{- if include "archon.gateway.masterKeySecret" . -}}
+{{- $_ := set $settings "require_auth_for_metrics_endpoint" true -}}
+{{- end -}}
+{{- end -}}
+{{- if $v.council.enabled -}}
+{{- /* The council is a LiteLLM custom handler (files/archon_council.py, reached through the hook) under the provider `archon`. */ -}}
+{{- $council := dict "model_name" $v.council.modelName "litellm_params" (dict "model" "archon/council" "timeout" (int $v.council.timeoutSeconds)) "model_info" (dict "archon_mode" "council" "description" "The whole council: router, archetypes, aggregation, veto, gate and memory, as one model.") -}}
+{{- $models = append $models $council -}}
+{{- $_ := set $settings "custom_provider_map" (list (dict "provider" "archon" "custom_handler" "archon_hook.council_handler")) -}}
+{{- end -}}
+{{- $config := dict "model_list" $models "litellm_settings" $settings -}}
 {{- if include "archon.gateway.masterKeySecret" . -}}
 {{- $_ := set $config "general_settings" (dict "master_key" "os.environ/LITELLM_MASTER_KEY") -}}
 {{- end -}}
@@ -54,4 +70,36 @@ as defaults (a client's own values win). Keys are LiteLLM's proxy config
 {{- else -}}
 {{- .Values.apiKey.key -}}
 {{- end -}}
+{{- end -}}
+
+{{/*
+The council's settings for files/archon_council.py, as JSON in the shape of the `council:` values.
+Members default to every enabled archetype but the router and the embedding models (any instance
+with the pooling runner, named by the memory or not: it answers /v1/embeddings only); the
+aggregator's context is the maxModelLen of the server that answers it.
+*/}}
+{{- define "archon.gateway.council" -}}
+{{- $v := .Values -}}
+{{- $c := $v.council -}}
+{{- $enabled := include "archon.archetypes.enabled" . | fromJsonArray -}}
+{{- $members := $c.members -}}
+{{- if not $members -}}
+{{- range $enabled -}}
+{{- $pooling := and (eq .mode "instance") (eq (toString (dig "instance" "model" "runner" "" .)) "pooling") -}}
+{{- if not (or $pooling (eq .name $c.router.archetype)) -}}
+{{- $members = append $members .name -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- $descriptions := dict -}}
+{{- $context := int $v.model.maxModelLen -}}
+{{- range $enabled -}}
+{{- if has .name $members }}{{ $_ := set $descriptions .name (.description | default "") }}{{ end -}}
+{{- if and (eq .name $c.aggregator) (eq .mode "instance") -}}
+{{- $context = int .instance.model.maxModelLen -}}
+{{- end -}}
+{{- end -}}
+{{- $memory := dict "enabled" $c.memory.enabled "topK" (int $c.memory.topK) "minScore" (float64 $c.memory.minScore) "collection" $c.memory.collection "embeddingModel" $c.memory.embeddingArchetype "url" (include "archon.qdrant.url" .) -}}
+{{- $settings := dict "members" $members "descriptions" $descriptions "router" (dict "archetype" $c.router.archetype "minMembers" (int $c.router.minMembers) "maxMembers" (int $c.router.maxMembers)) "aggregator" $c.aggregator "gate" (dict "archetype" $c.gate.archetype "invariants" $c.gate.invariants) "veto" (dict "critic" $c.veto.critic "escalateTo" $c.veto.escalateTo "maxDepth" (int $c.veto.maxDepth)) "memory" $memory "timeoutSeconds" (int $c.timeoutSeconds) "contextTokens" $context -}}
+{{- toPrettyJson $settings -}}
 {{- end -}}

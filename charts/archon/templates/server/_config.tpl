@@ -10,6 +10,8 @@ the archetypes) is merged in.
 {{- $cfg := dict "port" 8000 "served-model-name" (include "archon.servedModelName" $m) "revision" $m.revision "max-model-len" (int $m.maxModelLen) "gpu-memory-utilization" $m.gpuMemoryUtilization "kv-cache-dtype" $m.kvCacheDtype "tensor-parallel-size" (int $m.tensorParallelSize) -}}
 {{- with $m.quantization }}{{ $_ := set $cfg "quantization" . }}{{ end -}}
 {{- with $m.dtype }}{{ $_ := set $cfg "dtype" . }}{{ end -}}
+{{- /* `pooling` makes vLLM serve /v1/embeddings (vllm/config/model.py, ModelConfig.runner). */ -}}
+{{- with $m.runner }}{{ $_ := set $cfg "runner" . }}{{ end -}}
 {{- with $m.maxNumSeqs }}{{ $_ := set $cfg "max-num-seqs" (int .) }}{{ end -}}
 {{- with $m.maxNumBatchedTokens }}{{ $_ := set $cfg "max-num-batched-tokens" (int .) }}{{ end -}}
 {{- /*

@@ -1,5 +1,9 @@
-"""An OpenAI-compatible chat client for the gateway: one call per archetype, never raising for
-one archetype's failure (the council goes on without it), one clear error for a refused key."""
+"""The council's OpenAI-compatible client of the gateway: one call per archetype, a failure
+returned as the answer's error (the council goes on without it), one error for a refused key.
+
+Runs inside the LiteLLM container (standard library and httpx only) and in `archon council`;
+see archon_council.py.
+"""
 
 from __future__ import annotations
 
@@ -7,22 +11,32 @@ import asyncio
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
-from archon.errors import ArchonError, UsageError
-
-Messages = list[dict[str, str]]
-# How the chart marks the gateway's base-model entry (templates/gateway/_helpers.tpl).
+# How the chart marks the gateway's entries that are no persona (templates/gateway/_helpers.tpl).
 BASE_MODE_KEY = "archon_mode"
 BASE_MODE = "base"
+COUNCIL_MODE = "council"
+RUNNER_KEY = "archon_runner"
+POOLING_RUNNER = "pooling"  # an embedding model: no chat
+
+Messages = list[dict[str, Any]]
 OnDelta = Callable[[str, str], None]  # (archetype, text) for every streamed piece
 
 
-class AuthRefused(ArchonError):
+class CouncilError(Exception):
+    """A council that cannot run at all (no member, a refused key): one line for the user."""
+
+
+class AuthRefused(CouncilError):
     """The gateway refused the API key: no archetype can answer."""
+
+
+class GatewayUnreachable(CouncilError):
+    """The gateway did not answer at all."""
 
 
 @dataclass
@@ -32,7 +46,8 @@ class Answer:
     latency_s: float = 0.0
     error: str | None = None
     first_token_s: float | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    # A `council` field beside `choices` (the gateway's council model puts its deliberation there).
+    council: dict[str, Any] | None = None
 
     @property
     def ok(self) -> bool:
@@ -74,7 +89,7 @@ def _is_auth_failure(response: httpx.Response) -> bool:
 
 
 class GatewayClient:
-    """Async client of one gateway; use as `async with GatewayClient(...) as client`."""
+    """Async client of one OpenAI-compatible gateway; `async with GatewayClient(...) as c`."""
 
     def __init__(
         self,
@@ -85,13 +100,14 @@ class GatewayClient:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.api_key = api_key
         self.timeout_s = timeout_s
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             headers=headers,
             timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 10.0)),
-            # One connection per concurrent archetype: the default pool of 10 would queue a
+            # One connection per concurrent voice: the default pool of 10 would queue a
             # large council behind itself.
             limits=httpx.Limits(max_connections=64, max_keepalive_connections=64),
             transport=transport,
@@ -101,30 +117,44 @@ class GatewayClient:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
         await self._http.aclose()
 
     def _refused(self, response: httpx.Response) -> AuthRefused:
         return AuthRefused(
             f"the gateway at {self.base_url} refused the API key "
-            f"(HTTP {response.status_code}: {_error_text(response)})",
-            fix="export the gateway's master key in the variable --api-key-env names "
-            "(default ARCHON_API_KEY)",
+            f"(HTTP {response.status_code}: {_error_text(response)})"
         )
 
-    async def models(self) -> list[str]:
-        """The archetypes the gateway serves, in its order; raises for an unreachable gateway or
-        a refused key.
+    async def models(self, *, archetypes_only: bool = True) -> list[str]:
+        """The models the gateway lists. With `archetypes_only`, without the base model, the
+        council itself and embedding models (the chart marks them `archon_mode: base`, `council`
+        and `archon_runner: pooling`): none of them is a persona that chats, so they stay out of
+        a default fan-out. LiteLLM's /model/info tells which
+        entries they are; a gateway that does not answer it leaves the list as /v1/models
+        gives it."""
+        try:
+            response = await self._http.get("/v1/models")
+        except httpx.HTTPError as exc:
+            raise GatewayUnreachable(
+                f"cannot reach the gateway at {self.base_url}: {type(exc).__name__}"
+            ) from exc
+        if _is_auth_failure(response):
+            raise self._refused(response)
+        if response.status_code != 200:
+            raise GatewayUnreachable(
+                f"GET {self.base_url}/v1/models answered HTTP {response.status_code}: "
+                f"{_error_text(response)}"
+            )
+        listed = [str(m["id"]) for m in response.json().get("data", [])]
+        if not archetypes_only:
+            return listed
+        skipped = await self._models_without_persona()
+        return [name for name in listed if name not in skipped]
 
-        The gateway also lists the base model (the chart's model_list entry marked
-        `archon_mode: base`): it has no persona, so it is left out here, which keeps it out of a
-        council's default fan-out. LiteLLM's /model/info tells which entry it is; a gateway that
-        does not answer it leaves the list as /v1/models gives it.
-        """
-        listed = await self._listed()
-        base = await self._base_models()
-        return [name for name in listed if name not in base]
-
-    async def _base_models(self) -> set[str]:
+    async def _models_without_persona(self) -> set[str]:
         try:
             response = await self._http.get("/model/info")
             if response.status_code != 200:
@@ -137,27 +167,11 @@ class GatewayClient:
             for entry in entries
             if isinstance(entry, dict)
             and isinstance(entry.get("model_info"), dict)
-            and entry["model_info"].get(BASE_MODE_KEY) == BASE_MODE
-        }
-
-    async def _listed(self) -> list[str]:
-        try:
-            response = await self._http.get("/v1/models")
-        except httpx.HTTPError as exc:
-            raise UsageError(
-                f"cannot reach the gateway at {self.base_url}: {type(exc).__name__}",
-                fix="port-forward it (kubectl port-forward svc/<release>-archon-gateway "
-                "4000:4000) or pass --gateway URL",
-            ) from exc
-        if _is_auth_failure(response):
-            raise self._refused(response)
-        if response.status_code != 200:
-            raise UsageError(
-                f"GET {self.base_url}/v1/models answered HTTP {response.status_code}: "
-                f"{_error_text(response)}",
-                fix="check that --gateway points at the archon gateway",
+            and (
+                entry["model_info"].get(BASE_MODE_KEY) in (BASE_MODE, COUNCIL_MODE)
+                or entry["model_info"].get(RUNNER_KEY) == POOLING_RUNNER
             )
-        return [str(m["id"]) for m in response.json().get("data", [])]
+        }
 
     async def chat(
         self,
@@ -166,8 +180,16 @@ class GatewayClient:
         *,
         stream: bool = False,
         on_delta: OnDelta | None = None,
+        response_format: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
     ) -> Answer:
+        """One archetype's answer; a failure comes back as `Answer.error`, never raised, so the
+        council goes on without it. A refused key raises: no archetype could answer."""
         body: dict[str, Any] = {"model": archetype, "messages": messages, "stream": stream}
+        if response_format is not None:
+            body["response_format"] = response_format
+        if metadata:
+            body["metadata"] = metadata
         answer = Answer(archetype)
         start = time.perf_counter()
         try:
@@ -182,8 +204,8 @@ class GatewayClient:
             answer.error = f"timed out after {self.timeout_s:g} s"
         except httpx.HTTPError as exc:
             answer.error = f"{type(exc).__name__}: {exc}"[:200]
-        except (KeyError, IndexError, ValueError) as exc:
-            answer.error = f"unreadable reply: {exc}"[:200]
+        except (AttributeError, KeyError, IndexError, TypeError, ValueError) as exc:
+            answer.error = f"unreadable reply: {type(exc).__name__}: {exc}"[:200]
         answer.latency_s = time.perf_counter() - start
         return answer
 
@@ -194,8 +216,13 @@ class GatewayClient:
         if response.status_code != 200:
             answer.error = f"HTTP {response.status_code}: {_error_text(response)}"
         else:
-            choice = response.json()["choices"][0]
-            answer.text = str(choice["message"].get("content") or "")
+            data = response.json()
+            message = data["choices"][0]["message"]
+            if not isinstance(message, dict):
+                raise TypeError(f"the message is a {type(message).__name__}, not an object")
+            answer.text = str(message.get("content") or "")
+            if isinstance(data.get("council"), dict):
+                answer.council = data["council"]
 
     async def _stream(
         self, body: dict[str, Any], answer: Answer, start: float, on_delta: OnDelta | None
@@ -215,6 +242,17 @@ class GatewayClient:
                 if data == "[DONE]":
                     break
                 chunk = json.loads(data)
+                if not isinstance(chunk, dict):
+                    raise TypeError(f"a stream chunk is a {type(chunk).__name__}, not an object")
+                if chunk.get("error"):
+                    # LiteLLM ends a stream that failed upstream with an error event: what came
+                    # before it is a cut-off answer, not an answer.
+                    error = chunk["error"]
+                    detail = error.get("message") if isinstance(error, dict) else error
+                    answer.error = f"the stream failed: {detail}"[:200]
+                    return
+                if isinstance(chunk.get("council"), dict):
+                    answer.council = chunk["council"]
                 for choice in chunk.get("choices") or []:
                     piece = (choice.get("delta") or {}).get("content")
                     if piece:
