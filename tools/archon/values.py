@@ -149,7 +149,8 @@ def _read_text(path: str | Path) -> str:
             with open(path, "rb") as stream:
                 raw = stream.read(MAX_VALUES_BYTES + 1)
         except OSError as exc:
-            raise UsageError(_os_problem(exc), source=str(path), fix=_os_fix(exc)) from None
+            problem, fix = _os_problem(exc)
+            raise UsageError(problem, source=str(path), fix=fix) from None
     if len(raw) > MAX_VALUES_BYTES:
         raise UsageError(
             f"larger than {MAX_VALUES_BYTES // 1024} KiB: helm keeps values in the release "
@@ -173,28 +174,28 @@ def _read_text(path: str | Path) -> str:
         ) from None
 
 
-def _os_problem(exc: OSError) -> str:
-    if exc.errno == errno.ENOENT:
-        return "file not found"
-    if exc.errno == errno.EISDIR:
-        return "is a directory"
-    if exc.errno == errno.ELOOP:
-        return "symlink loop: the link points back at itself"
-    if exc.errno in (errno.EACCES, errno.EPERM):
-        return "permission denied"
-    return f"cannot be read: {exc.strerror or type(exc).__name__}"
+# What an unreadable values file's errno means, and what to do about it.
+_OS_PROBLEMS = {
+    errno.ENOENT: ("file not found", "pass an existing values file (or `-f -` for standard input)"),
+    errno.EISDIR: ("is a directory", "pass a values file"),
+    errno.ELOOP: (
+        "symlink loop: the link points back at itself",
+        "point the link at a values file",
+    ),
+    errno.EACCES: ("permission denied", "make the file readable (chmod u+r) or pass a copy"),
+    errno.EPERM: ("permission denied", "make the file readable (chmod u+r) or pass a copy"),
+}
 
 
-def _os_fix(exc: OSError) -> str:
-    if exc.errno == errno.ENOENT:
-        return "pass an existing values file (or `-f -` for standard input)"
-    if exc.errno == errno.EISDIR:
-        return "pass a values file"
-    if exc.errno == errno.ELOOP:
-        return "point the link at a values file"
-    if exc.errno in (errno.EACCES, errno.EPERM):
-        return "make the file readable (chmod u+r) or pass a copy"
-    return "pass a readable values file"
+def _os_problem(exc: OSError) -> tuple[str, str]:
+    """(problem, fix) for a values file the OS would not read."""
+    known = _OS_PROBLEMS.get(exc.errno or 0)
+    if known is not None:
+        return known
+    return (
+        f"cannot be read: {exc.strerror or type(exc).__name__}",
+        "pass a readable values file",
+    )
 
 
 def parse_yaml(text: str, source: str) -> Any:

@@ -8,6 +8,7 @@ the same model, and last the smallest card that fits.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -100,10 +101,19 @@ def suggest(
     """Single changes that make this engine start, in the order a user would try them."""
     fixes: list[Fix] = []
 
-    def attempt(key: str, value: Any, change: str, candidate: Engine, on: GpuBudget) -> None:
+    def attempt(key: str, value: Any, change: str, candidate: Engine, on: GpuBudget) -> bool:
         result = estimate(candidate, on)
         if result.starts:
             fixes.append(Fix(key, value, change, result))
+        return result.starts
+
+    def largest_below(
+        key: str, values: Sequence[int], current: int, change: Callable[[int], Engine]
+    ) -> None:
+        """The first of `values` (largest first) under `current` that starts: the smallest cut."""
+        for value in values:
+            if value < current and attempt(key, value, f"set {key} {value}", change(value), gpu):
+                return
 
     if 0 < est.max_model_len_fit < engine.model_len and not engine.auto_max_model_len:
         length = round_down(est.max_model_len_fit)
@@ -130,30 +140,19 @@ def suggest(
             replace(engine, enforce_eager=True),
             gpu,
         )
-    for seqs in (128, 64, 32, 16, 8):  # the V1 sampler pass scales with max_num_seqs
-        if seqs < est.max_num_seqs:
-            before = len(fixes)
-            attempt(
-                "model.maxNumSeqs",
-                seqs,
-                f"set model.maxNumSeqs {seqs}",
-                replace(engine, max_num_seqs=seqs),
-                gpu,
-            )
-            if len(fixes) > before:
-                break
-    for tokens in (1024, 512):
-        if tokens < est.max_num_batched_tokens:
-            before = len(fixes)
-            attempt(
-                "model.maxNumBatchedTokens",
-                tokens,
-                f"set model.maxNumBatchedTokens {tokens}",
-                replace(engine, max_num_batched_tokens=tokens),
-                gpu,
-            )
-            if len(fixes) > before:
-                break
+    # The V1 sampler pass scales with max_num_seqs, the activation peak with the token budget.
+    largest_below(
+        "model.maxNumSeqs",
+        (128, 64, 32, 16, 8),
+        est.max_num_seqs,
+        lambda seqs: replace(engine, max_num_seqs=seqs),
+    )
+    largest_below(
+        "model.maxNumBatchedTokens",
+        (1024, 512),
+        est.max_num_batched_tokens,
+        lambda tokens: replace(engine, max_num_batched_tokens=tokens),
+    )
     if (
         est.min_utilization is not None
         and engine.kv_cache_memory_bytes is None

@@ -107,6 +107,17 @@ class _Handler(BaseHTTPRequestHandler):
             return None
         return body
 
+    def _read_request(self) -> dict[str, Any] | None:
+        """The request body, once it names the served model (or none, as vLLM allows); None
+        after answering the error."""
+        body = self._read_json()
+        if body is None:
+            return None
+        if body.get("model") not in (None, self.server.config.model):
+            self._error(HTTPStatus.NOT_FOUND, f"The model `{body.get('model')}` does not exist.")
+            return None
+        return body
+
     # -- routes -----------------------------------------------------------------------------
     def do_GET(self) -> None:
         config = self.server.config
@@ -136,13 +147,10 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path != "/v1/chat/completions":
             self._error(HTTPStatus.NOT_FOUND, f"no route {self.path}")
             return
-        body = self._read_json()
+        body = self._read_request()
         if body is None:
             return
         config = self.server.config
-        if body.get("model") not in (None, config.model):
-            self._error(HTTPStatus.NOT_FOUND, f"The model `{body.get('model')}` does not exist.")
-            return
         messages = body.get("messages")
         if not isinstance(messages, list) or not messages:
             self._error(HTTPStatus.BAD_REQUEST, "messages must be a non-empty list")
@@ -164,13 +172,10 @@ class _Handler(BaseHTTPRequestHandler):
     def _embeddings(self) -> None:
         # vLLM's EmbeddingRequest/EmbeddingResponse (pooling runner): `input` is a string or a
         # list of strings; vectors come back in input order, as floats or base64 float32.
-        body = self._read_json()
+        body = self._read_request()
         if body is None:
             return
         config = self.server.config
-        if body.get("model") not in (None, config.model):
-            self._error(HTTPStatus.NOT_FOUND, f"The model `{body.get('model')}` does not exist.")
-            return
         texts = body.get("input")
         if isinstance(texts, str):
             texts = [texts]
