@@ -35,6 +35,17 @@ def run_cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., CliResult]:
     return _run
 
 
+@pytest.fixture
+def offline_hub_cache(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An empty Archon cache and no Hub: the cache of Hub reads comes before the catalog, so a
+    developer's earlier --refresh must not change a test's figures, and no test may reach the
+    real Hub."""
+    monkeypatch.setenv("ARCHON_CACHE_DIR", str(tmp_path_factory.mktemp("archon-cache")))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
 @pytest.fixture(scope="session")
 def toolchain() -> dict[str, Path]:
     """The real pinned helm and kubeconform (built once per machine, then cached)."""

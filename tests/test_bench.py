@@ -42,7 +42,7 @@ FAKE = textwrap.dedent(
 
 def test_the_shipped_benchmarks_are_registered() -> None:
     names = [b.name for b in registry()]
-    assert {"cluster", "council", "gateway", "preflight", "render"} <= set(names)
+    assert {"cluster", "council", "gateway", "hub", "preflight", "render"} <= set(names)
     assert names == sorted(names)
 
 

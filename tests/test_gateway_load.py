@@ -83,8 +83,8 @@ def test_the_real_gateway_holds_200_concurrent_streams(toolchain: dict[str, Path
     [
         (["--streams", "0"], "not a whole number above 0"),
         (["--streams", "1.5"], "not a whole number above 0"),
-        (["--duration", "nan"], "not a finite number of seconds above 0"),
-        (["--baseline", "-1"], "not a finite number of seconds above 0"),
+        (["--duration", "nan"], "not a finite number above 0"),
+        (["--baseline", "-1"], "not a finite number above 0"),
         (["--tokens", "7"], "use at least 8"),
     ],
 )

@@ -11,15 +11,7 @@ from archon.preflight import check_values
 from archon.preflight.advice import needed_gib
 from archon.preflight.explain import steps
 
-
-@pytest.fixture(autouse=True)
-def _no_hub_cache(
-    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # the cache of Hub reads comes before the catalog: a developer's earlier --refresh must not
-    # change these figures, and no test here may reach the real Hub
-    monkeypatch.setenv("ARCHON_CACHE_DIR", str(tmp_path_factory.mktemp("archon-cache")))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+pytestmark = pytest.mark.usefixtures("offline_hub_cache")
 
 
 def scenario(model: str, gpu: str, **settings: Any) -> dict[str, Any]:
@@ -36,7 +28,7 @@ def test_every_offered_change_is_estimated_and_fits() -> None:
             "Qwen/Qwen2.5-Coder-7B-Instruct-GPTQ-Int4",
             "RTX 5070",
             maxModelLen=32768,
-            gpuMemoryUtilization=0.7,
+            gpuMemoryUtilization=0.65,
         )
     )
     assert report.verdict == "FAIL"
@@ -70,8 +62,17 @@ def test_a_16_bit_model_gets_its_4_bit_build_and_a_card() -> None:
     assert big.failures[0].fix.endswith("or use a larger card or more GPUs")
 
 
-def test_the_seed_on_a_12_gb_card_gets_a_combined_change_and_a_card() -> None:
-    report = check_values(scenario("Qwen/Qwen2.5-Coder-14B-Instruct-GPTQ-Int4", "RTX 5070"))
+def test_a_14b_with_a_large_batch_on_a_12_gb_card_gets_a_combined_change_and_a_card() -> None:
+    # 512 sequences and 4096 batched tokens: no single cut of either is enough, so the combined
+    # change (fewer sequences and an fp8 cache) is offered, and the next card up
+    report = check_values(
+        scenario(
+            "Qwen/Qwen2.5-Coder-14B-Instruct-GPTQ-Int4",
+            "RTX 5070",
+            maxNumSeqs=512,
+            maxNumBatchedTokens=4096,
+        )
+    )
     changes = [f.change for f in report.fixes]
     assert any("model.maxNumSeqs" in c and "model.kvCacheDtype fp8" in c for c in changes)
     assert changes[-1] == "use a 16 GB card such as RTX 5070 Ti"
@@ -94,3 +95,22 @@ def test_explain_names_the_vllm_source_of_every_line(run_cli) -> None:  # type: 
     if data.get("gpu"):  # the chart schema accepts its own defaults
         assert data["explain"][0]["step"] == "usable"
         assert data["model_source"] == "catalog"
+
+
+def test_a_context_cut_below_half_also_gets_the_combined_change() -> None:
+    # the chart's defaults on a 12 GB card: the only single change that fits keeps 1280 of the
+    # 8192 tokens asked for, so fewer sequences with an fp8 cache is offered beside it
+    report = check_values(scenario("Qwen/Qwen2.5-Coder-14B-Instruct-GPTQ-Int4", "RTX 5070"))
+    assert report.verdict == "FAIL"
+    changes = [fix.change for fix in report.fixes]
+    shorter = next(f for f in report.fixes if f.key == "model.maxModelLen")
+    assert shorter.value * 2 < 8192
+    combined = next(c for c in changes if " and " in c)
+    assert "model.maxNumSeqs 16" in combined and "model.kvCacheDtype fp8" in combined
+    assert changes.index(combined) == changes.index(shorter.change) + 1
+    # a length cut that keeps most of the context is enough on its own
+    roomy = check_values(
+        scenario("Qwen/Qwen2.5-Coder-14B-Instruct-GPTQ-Int4", "RTX 5080", maxModelLen=32768)
+    )
+    assert roomy.verdict == "FAIL" and roomy.fixes[0].key == "model.maxModelLen"
+    assert not any(" and " in fix.change for fix in roomy.fixes)

@@ -20,7 +20,9 @@ from archon.preflight.memory import (
     estimate,
     kv_bytes_per_token,
     kv_layout,
-    mxfp4_marlin_padding,
+    mxfp4_backend,
+    mxfp4_padding,
+    rope_cache_gib,
     weights_gib,
 )
 from archon.preflight.versions import VllmVersion
@@ -30,14 +32,7 @@ assert V0191 is not None
 H100 = GpuBudget("H100", 79.18)
 
 
-@pytest.fixture(autouse=True)
-def _no_hub_cache(
-    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # the cache of Hub reads comes before the catalog: a developer's earlier --refresh must not
-    # change these figures, and no test here may reach the real Hub
-    monkeypatch.setenv("ARCHON_CACHE_DIR", str(tmp_path_factory.mktemp("archon-cache")))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+pytestmark = pytest.mark.usefixtures("offline_hub_cache")
 
 
 def dense(**arch: Any) -> ModelSpec:
@@ -143,9 +138,10 @@ def test_sliding_window_read_from_each_config_style() -> None:
 
 def test_without_the_hybrid_manager_sliding_layers_are_full_attention() -> None:
     # vllm/v1/core/kv_cache_utils.py unify_hybrid_kv_cache_specs, before the hybrid KV cache
-    # manager (PR #17996) and whenever --disable-hybrid-kv-cache-manager is given: "If a model
-    # contains both sliding window attention and full attention, the sliding window attention
-    # layers are regarded as full attention layers when allocating kv cache" (PR #19029)
+    # manager (vllm-project/vllm#17996) and whenever --disable-hybrid-kv-cache-manager is
+    # given: "If a model contains both sliding window attention and full attention, the sliding
+    # window attention layers are regarded as full attention layers when allocating kv cache"
+    # (vllm-project/vllm#19029)
     gemma = replace(load_catalog().find("google/gemma-3-12b-it"), weights_gb=24.4)
     assert kv_layout(gemma, hybrid=False).groups == 1
     # a model whose every layer slides keeps its window either way (one uniform spec)
@@ -200,35 +196,170 @@ def test_moe_weights_hold_every_expert_and_activation_the_top_k() -> None:
     assert gpt_oss.active_gb() < 0.3 * gpt_oss.checkpoint_gb()
 
 
-def test_mxfp4_experts_are_padded_for_marlin_below_compute_capability_9() -> None:
-    # vllm/model_executor/layers/quantization/mxfp4.py get_mxfp4_backend: Marlin when
-    # "current_platform.get_device_capability()[0] < 9"; create_weights for Marlin: "The moe
+def _version(text: str) -> VllmVersion:
+    version = VllmVersion.parse(text)
+    assert version is not None
+    return version
+
+
+def _loaded(model: ModelSpec, tp: int, backend: str = "") -> float:
+    """What "Model loading took" prints: the checkpoint share plus the whole rotary cache."""
+    return weights_gib(model, tp, mxfp4_backend=backend) + rope_cache_gib(model)
+
+
+def test_mxfp4_experts_are_padded_for_the_marlin_kernel() -> None:
+    # vllm/model_executor/layers/quantization/mxfp4.py create_weights (v0.11.0): "The moe
     # marlin kernel requires that for each linear n % 256 == 0 and k % 128 == 0" ->
     # round_up(intermediate_size_per_partition, 128), hidden_size = round_up(hidden_size, 256)
     big = load_catalog().find("openai/gpt-oss-120b")
     small = load_catalog().find("openai/gpt-oss-20b")
-    assert mxfp4_marlin_padding(big, tp=4) == pytest.approx((768 / 720) * (3072 / 2880))
-    assert mxfp4_marlin_padding(small, tp=1) == pytest.approx((2944 / 2880) * (3072 / 2880))
-    assert GpuBudget("A100 80GB", 79.5, arch="sm_80").mxfp4_marlin
-    assert GpuBudget("RTX 4090", 23.5, arch="sm_89").mxfp4_marlin
-    assert not GpuBudget("H100", 79.1, arch="sm_90").mxfp4_marlin
-    assert not GpuBudget("RTX 5090", 31.4, arch="sm_120").mxfp4_marlin
-    assert not GpuBudget("RX 7900 XTX", 23.5, arch="gfx1100").mxfp4_marlin
+    assert mxfp4_padding(big, 4, "marlin") == pytest.approx((768 / 720) * (3072 / 2880))
+    assert mxfp4_padding(small, 1, "marlin") == pytest.approx((2944 / 2880) * (3072 / 2880))
     # printed "Model loading took": 17.22 GiB per GPU for gpt-oss-120b at TP=4 on A100 80GB
-    # (v0.10.1.1) and 13.72 GiB for gpt-oss-20b on one A100 (v0.19.0); Hopper's repack (64.38
-    # and 13.47 GiB on one H100) keeps the measured factor
-    assert weights_gib(big, 4, mxfp4_marlin=True) == pytest.approx(17.22, rel=0.01)
-    assert weights_gib(small, 1, mxfp4_marlin=True) == pytest.approx(13.72, rel=0.01)
-    assert weights_gib(big, 1) == pytest.approx(64.38, rel=0.015)
-    assert weights_gib(small, 1) == pytest.approx(13.47, rel=0.01)
-    # dense and non-MXFP4 checkpoints are untouched by the card's architecture
+    # (v0.10.1.1), 13.72 GiB for gpt-oss-20b on one A100 (v0.19.0), 65.97 GiB for gpt-oss-120b
+    # on one H100 under v0.10.1 (vllm-project/vllm#23278, "leveraging the Marlin kernel");
+    # the unpadded Triton layout keeps the measured factor (64.38 and 13.47 GiB on one H100,
+    # "Using Triton backend" in vllm-project/vllm#33155)
+    assert _loaded(big, 4, "marlin") == pytest.approx(17.22, rel=0.01)
+    assert _loaded(small, 1, "marlin") == pytest.approx(13.72, rel=0.01)
+    assert _loaded(big, 1, "marlin") == pytest.approx(65.97, rel=0.005)
+    assert _loaded(big, 1, "triton") == pytest.approx(64.38, rel=0.015)
+    assert _loaded(small, 1, "triton") == pytest.approx(13.47, rel=0.01)
+    # dense and non-MXFP4 checkpoints are untouched by the backend
     coder = load_catalog().find("Qwen/Qwen2.5-Coder-14B-Instruct-GPTQ-Int4")
-    assert weights_gib(coder, 1, mxfp4_marlin=True) == weights_gib(coder, 1)
-    # through the estimate: the profile's architecture picks the backend
-    engine = Engine(model=small, version=V0191, max_model_len=8192)
-    ada = estimate(engine, GpuBudget("RTX 4090", 23.55, arch="sm_89"))
-    blackwell = estimate(engine, GpuBudget("RTX 4090", 23.55, arch="sm_120"))
-    assert ada.weights_gib > blackwell.weights_gib and ada.mxfp4_marlin
+    assert weights_gib(coder, 1, mxfp4_backend="marlin") == weights_gib(coder, 1)
+    assert weights_gib(coder, 1, mxfp4_backend="rocm") == weights_gib(coder, 1)
+
+
+def test_mxfp4_padding_follows_the_moe_layers_own_tp_size() -> None:
+    # vllm/model_executor/layers/fused_moe/config.py FusedMoEParallelConfig.make (v0.19.1):
+    # without expert parallel `flatten_tp_across_dp_and_pcp` shards the MoE layer over
+    # "dp_size * pcp_size * tp_size" ranks and fused_moe/layer.py takes
+    # "intermediate_size_per_partition = intermediate_size // self.tp_size"; under `use_ep` it
+    # returns `tp_size=1`: whole experts, the intermediate size unsplit
+    big = load_catalog().find("openai/gpt-oss-120b")
+    card = GpuBudget("A100 80GB", 79.15, arch="sm_80")  # Marlin: intermediate to 128
+    release = _version("0.19.1")
+
+    def checkpoint_share(expert_parallel: bool) -> float:
+        engine = Engine(
+            model=big,
+            version=release,
+            max_model_len=8192,
+            data_parallel_size=2,
+            expert_parallel=expert_parallel,
+        )
+        return estimate(engine, card).weights_gib - rope_cache_gib(big)
+
+    # DP 2 at TP 1: 2880 // 2 = 1440 per rank, padded to 1536 (x1.067); with EP the whole
+    # 2880 pads to 2944 (x1.022); the hidden size to 3072 either way
+    experts_gb = 36 * 128 * 3 * 2880 * 2880 * 4.25 / 8 / 1e9
+    rest_gb = big.checkpoint_gb() - experts_gb
+    hidden = 3072 / 2880
+    flat = experts_gb * (1536 / 1440) * hidden + rest_gb
+    whole = experts_gb * (2944 / 2880) * hidden + rest_gb
+    # the same GPU share of either layout: only the padding differs
+    assert checkpoint_share(False) / checkpoint_share(True) == pytest.approx(flat / whole)
+    assert flat / whole > 1.04
+
+
+def test_mxfp4_alignment_per_backend() -> None:
+    # vllm/model_executor/layers/fused_moe/oracle/mxfp4.py (v0.19.1)
+    # mxfp4_round_up_hidden_size_and_intermediate_size: MARLIN 128 / 256; "elif
+    # current_platform.is_rocm(): intermediate_size = round_up(intermediate_size, 256);
+    # hidden_size = round_up(hidden_size, 256)"; "else: intermediate_size =
+    # round_up(intermediate_size, 64)" (Triton)
+    big = load_catalog().find("openai/gpt-oss-120b")
+    assert mxfp4_padding(big, 1, "rocm") == pytest.approx((3072 / 2880) ** 2)
+    assert mxfp4_padding(big, 1, "triton") == 1.0  # 2880 is a multiple of 64
+    assert mxfp4_padding(big, 4, "triton") == pytest.approx(768 / 720)  # 720 -> 768
+    assert weights_gib(big, 1, mxfp4_backend="rocm") > weights_gib(big, 1, mxfp4_backend="marlin")
+
+
+CARDS = {
+    "A100": GpuBudget("A100 80GB", 79.15, arch="sm_80"),
+    "RTX 4090": GpuBudget("RTX 4090", 23.55, arch="sm_89"),
+    "H100": GpuBudget("H100", 79.18, arch="sm_90"),
+    "B200": GpuBudget("B200", 178.4, arch="sm_100"),
+    "RTX 5090": GpuBudget("RTX 5090", 31.4, arch="sm_120"),
+    "RX 7900 XTX": GpuBudget("RX 7900 XTX", 23.5, arch="gfx1100"),
+}
+
+
+@pytest.mark.parametrize(
+    ("card", "release", "env", "expected"),
+    [
+        # v0.10.1 _should_use_marlin: "if envs.VLLM_MXFP4_USE_MARLIN is not None: return
+        # envs.VLLM_MXFP4_USE_MARLIN"; on CUDA but sm_100, Marlin when "not
+        # has_device_capability(90)", "not has_triton_kernels()" or "not
+        # is_torch_equal_or_newer('2.8.0')" -- and requirements/cuda.txt pins torch==2.7.1
+        ("A100", "0.10.1", None, "marlin"),
+        ("H100", "0.10.1", None, "marlin"),
+        ("H100", "0.10.1", False, "triton"),
+        ("RTX 4090", "0.10.1", True, "marlin"),
+        # v0.10.2-v0.11.x get_mxfp4_backend: Marlin "if get_device_capability()[0] < 9 or not
+        # has_triton_kernels()"; triton_kernels is an optional package a stock install lacks,
+        # and v0.11.0 does not read VLLM_MXFP4_USE_MARLIN at all
+        ("H100", "0.11.0", None, "marlin"),
+        ("H100", "0.11.0", False, "marlin"),
+        ("RTX 5090", "0.11.0", None, "marlin"),
+        # v0.11.2: "envs.VLLM_MXFP4_USE_MARLIN or get_device_capability()[0] < 9 or ..."
+        ("H100", "0.11.2", True, "marlin"),
+        # v0.12.0 builds triton_kernels in; Triton only where "(9, 0) <=
+        # current_platform.get_device_capability() < (11, 0)" ("SM120 needs this fix")
+        ("H100", "0.12.0", None, "triton"),
+        ("H100", "0.19.1", None, "triton"),
+        ("H100", "0.19.1", True, "marlin"),  # oracle: is_set(...) and VLLM_MXFP4_USE_MARLIN
+        ("RTX 5090", "0.19.1", None, "marlin"),
+        ("RTX 5090", "0.19.1", False, "marlin"),  # Triton not supported there: Marlin anyway
+        ("RTX 4090", "0.19.1", None, "marlin"),
+        ("A100", "0.19.1", False, "marlin"),
+        # sm_100 takes FlashInfer's backends, not modelled: the plain repack factor
+        ("B200", "0.19.1", None, ""),
+        ("B200", "0.11.0", None, ""),
+        # ROCm: create_weights' rocm branch rounds both sizes to 256 on every release
+        ("RX 7900 XTX", "0.11.0", None, "rocm"),
+        ("RX 7900 XTX", "0.19.1", None, "rocm"),
+    ],
+)
+def test_mxfp4_backend_by_release_and_card(
+    card: str, release: str, env: bool | None, expected: str
+) -> None:
+    assert mxfp4_backend(CARDS[card], _version(release), env) == expected
+
+
+def test_consumer_blackwell_pads_gpt_oss_on_every_release() -> None:
+    # v0.12+ "SM120 needs this fix: https://github.com/triton-lang/triton/pull/8498": an RTX
+    # 5090 loads the padded Marlin layout, a Hopper card the unpadded one
+    small = load_catalog().find("openai/gpt-oss-20b")
+    for release in ("0.10.1", "0.11.0", "0.19.1"):
+        engine = Engine(model=small, version=_version(release), max_model_len=8192)
+        blackwell = estimate(engine, CARDS["RTX 5090"])
+        assert blackwell.mxfp4_backend == "marlin"
+        assert blackwell.weights_gib == pytest.approx(13.67, abs=0.02)
+    hopper = estimate(
+        Engine(model=small, version=_version("0.19.1"), max_model_len=8192), CARDS["H100"]
+    )
+    assert hopper.mxfp4_backend == "triton" and hopper.weights_gib == pytest.approx(13.46, abs=0.02)
+    # a log that shows the other backend wins (the replay's mxfp4_backend field)
+    forced = estimate(
+        Engine(model=small, version=_version("0.11.0"), max_model_len=8192, mxfp4_backend="triton"),
+        CARDS["H100"],
+    )
+    assert forced.weights_gib == pytest.approx(hopper.weights_gib)
+
+
+def test_extra_env_forces_the_marlin_backend() -> None:
+    values = {
+        "model": {"name": "openai/gpt-oss-20b", "maxModelLen": 8192},
+        "image": {"tag": "v0.19.1"},
+        "gpu": {"profile": "H100"},
+    }
+    plain = check_values(values)
+    forced = check_values({**values, "extraEnv": [{"name": "VLLM_MXFP4_USE_MARLIN", "value": "1"}]})
+    assert plain.estimate is not None and forced.estimate is not None
+    assert plain.estimate.mxfp4_backend == "triton" and forced.estimate.mxfp4_backend == "marlin"
+    assert forced.estimate.weights_gib > plain.estimate.weights_gib
 
 
 # ---- MLA ------------------------------------------------------------------------------------

@@ -213,3 +213,91 @@ def test_online_quantization_of_a_16_bit_checkpoint_is_allowed() -> None:
         rules_hit(setup(model=bf16, quantization_value="awq"))["quantization-matches-checkpoint"]
         == "FAIL"
     )
+
+
+def _settings(*args: str, env: dict[str, str] | None = None) -> Any:
+    from archon.preflight.settings import read_settings
+
+    values: dict[str, Any] = {"model": {"extraArgs": list(args)}}
+    if env:
+        values["extraEnv"] = [{"name": k, "value": v} for k, v in env.items()]
+    return read_settings(values)
+
+
+@pytest.mark.parametrize(
+    ("args", "flag"),
+    [
+        (["--data-parallel-size", "1.5"], "--data-parallel-size '1.5'"),
+        (["-pp", "2k"], "--pipeline-parallel-size '2k'"),
+        (["--tensor-parallel-size=2.0"], "--tensor-parallel-size '2.0'"),
+    ],
+)
+def test_parallel_sizes_are_plain_integers(args: list[str], flag: str) -> None:
+    # argparse `type=int` in vllm/engine/arg_utils.py: no suffixes, no fractions
+    (problem,) = _settings(*args).problems
+    assert problem.key == "model.extraArgs" and problem.message.startswith(flag)
+    assert "whole number >= 1" in problem.fix
+    assert _settings("-pp", "2").pipeline_parallel_size == 2
+    # the token budgets keep vLLM's human-readable integers
+    assert _settings("--max-num-batched-tokens", "2k").max_num_batched_tokens == 2000
+
+
+def test_a_bare_parallel_flag_needs_a_number() -> None:
+    (problem,) = _settings("-pp").problems
+    assert problem.message == "--pipeline-parallel-size needs a number"
+    assert "True" not in problem.line()
+
+
+def test_more_stages_than_layers_names_the_flag() -> None:
+    layers = load_catalog().find("Qwen/Qwen2.5-Coder-14B-Instruct-GPTQ-Int4").layers
+    (finding,) = [
+        f for f in evaluate(setup(pipeline_parallel_size=99, gpu_count=99)) if f.level == "FAIL"
+    ]
+    assert finding.rule == "pipeline-beyond-layers"
+    assert finding.problem.key == "model.extraArgs"
+    assert finding.problem.fix == f"set --pipeline-parallel-size <= {layers}"
+
+
+def test_a_partition_is_refused_only_where_get_pp_indices_refuses() -> None:
+    # vllm/distributed/utils.py get_pp_indices: int() of each entry, then the count and the sum
+    assert not _settings("-pp", "2", env={"VLLM_PP_LAYER_PARTITION": "0,48"}).problems
+    (bad,) = _settings("-pp", "2", env={"VLLM_PP_LAYER_PARTITION": "16;32"}).problems
+    assert bad.key == "extraEnv" and "vLLM refuses to start" in bad.message
+    # a stage without layers is accepted by vLLM; the preflight says it cannot size it
+    findings = evaluate(setup(pipeline_parallel_size=2, gpu_count=2, pp_layer_partition=(0, 48)))
+    (warn,) = [f for f in findings if f.rule == "pp-stage-without-layers"]
+    assert warn.level == "WARN" and "vLLM accepts it" in warn.problem.message
+
+
+def _engine_of(tag: str, use_v1: str | None) -> tuple[str, list[str]]:
+    from archon.preflight import check_values
+
+    values: dict[str, Any] = {
+        "image": {"tag": tag},
+        "gpu": {"profile": "RTX 4090"},
+        "model": {"name": "Qwen/Qwen2.5-Coder-7B-Instruct-GPTQ-Int4"},
+    }
+    if use_v1 is not None:
+        values["extraEnv"] = [{"name": "VLLM_USE_V1", "value": use_v1}]
+    report = check_values(values)
+    assert report.estimate is not None
+    return report.estimate.engine, [f.problem.key for f in report.findings if f.rule == "flags"]
+
+
+@pytest.mark.parametrize(
+    ("tag", "use_v1", "engine", "flagged"),
+    [
+        ("v0.8.4", None, "v1", []),
+        # vllm/engine/arg_utils.py create_engine_config: "If VLLM_USE_V1=0, we disable V1"
+        ("v0.8.4", "0", "v0", []),
+        ("v0.10.2", "0", "v0", []),
+        # v0.11.0 has no V0 engine; its API server asserts envs.VLLM_USE_V1
+        ("v0.11.0", "0", "v1", ["extraEnv"]),
+        # v0.11.1 no longer reads the variable
+        ("v0.19.1", "0", "v1", []),
+    ],
+)
+def test_vllm_use_v1_0_selects_v0_where_the_release_has_it(
+    tag: str, use_v1: str | None, engine: str, flagged: list[str]
+) -> None:
+    assert _engine_of(tag, use_v1) == (engine, flagged)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 import pytest
 
 from archon.preflight import check_values
 from archon.preflight.catalog import load_catalog
+from archon.preflight.explain import steps
 from archon.preflight.memory import (
     GIB,
     Engine,
@@ -57,7 +59,14 @@ def test_kv_bytes_mla_caches_one_latent_per_layer() -> None:
 def test_weights_are_checkpoint_gb_over_1_0737_split_by_tp() -> None:
     model = load_catalog().find(SEED)  # 9.98 GB listed
     assert weights_gib(model) == pytest.approx(9.98 / 1.073741824, rel=1e-6)
-    assert weights_gib(model, tp=2) == pytest.approx(weights_gib(model) / 2)
+    assert weights_gib(model, tp=2) == pytest.approx(9.98 / 1.073741824 / 2, rel=1e-6)
+    # the estimate adds the rope cache every rank builds whole at load (rotary_embedding/base.py
+    # `register_buffer("cos_sin_cache", ...)`): 32768 positions x head dim 128 x 2 B
+    rope = 32768 * 128 * 2 / 2**30
+    for tp in (1, 2):
+        engine = Engine(model=model, version=V0191, tensor_parallel_size=tp, max_model_len=4096)
+        est = estimate(engine, GpuBudget("H100", 79.18, arch="sm_90"))
+        assert est.weights_gib == pytest.approx(9.98 / 1.073741824 / tp + rope, rel=1e-6)
 
 
 def test_batch_defaults_follow_vllm_engine_and_card_size() -> None:
@@ -75,8 +84,12 @@ def test_batch_defaults_follow_vllm_engine_and_card_size() -> None:
 
 def test_activation_v1_is_the_larger_of_forward_and_sampler() -> None:
     model = load_catalog().find(SEED)
-    sampler_heavy = activation_gib(model, 2048, 256, engine="v1")
+    sampler_heavy = activation_gib(model, 2048, 256, engine="v1", version=(0, 16, 0))
     assert sampler_heavy == pytest.approx(9.7 * 256 * 152064 * 4 / GIB)
+    # from v0.17 the top-k/top-p pass is a Triton kernel (tests/test_preflight_releases.py)
+    assert activation_gib(model, 2048, 256, engine="v1") == pytest.approx(
+        3.9 * 256 * 152064 * 4 / GIB
+    )
     few_seqs = activation_gib(model, 2048, 8, engine="v1")
     assert few_seqs == pytest.approx(2048 * 2 * (3 * 13824 + 2 * 5120) / GIB)
     assert activation_gib(model, 8192, 8, engine="v1") > few_seqs
@@ -85,9 +98,9 @@ def test_activation_v1_is_the_larger_of_forward_and_sampler() -> None:
 def test_flashinfer_sampler_needs_a_fraction_of_the_native_sort() -> None:
     # vllm/v1/sample/ops/topk_topp_sampler.py: forward_native sorts the [requests x vocab]
     # logits, forward_cuda ("Using FlashInfer for top-p & top-k sampling.") does not; off by
-    # default since v0.11.1 (PR #26859), VLLM_USE_FLASHINFER_SAMPLER=1 turns it on
+    # default since v0.11.1 (vllm-project/vllm#26859), VLLM_USE_FLASHINFER_SAMPLER=1 turns it on
     model = load_catalog().find(SEED)
-    native = activation_gib(model, 2048, 256, engine="v1")
+    native = activation_gib(model, 2048, 256, engine="v1", version=(0, 16, 0))
     kernel = activation_gib(model, 2048, 256, engine="v1", flashinfer_sampler=True)
     assert kernel == pytest.approx(3.0 * 256 * 152064 * 4 / GIB)
     assert kernel < native / 3
@@ -122,8 +135,14 @@ def test_lora_slot_is_about_100_mib_for_14b_rank_16() -> None:
 
 def test_seed_default_fails_on_rtx_5070_and_passes_on_rtx_5080() -> None:
     on_5070 = estimate(seed_engine(), GpuBudget("RTX 5070", (12227 - 450) / 1024))
-    assert on_5070.failure == "no_cache_memory"
-    assert on_5070.kv_cache_tokens == 0
+    assert on_5070.failure == "kv_too_small"
+    assert 0 < on_5070.kv_cache_tokens < 8192
+    # before v0.17 the sampler's sort left no cache memory at all
+    old = estimate(
+        seed_engine(version=VllmVersion.parse("v0.16.0")),
+        GpuBudget("RTX 5070", (12227 - 450) / 1024),
+    )
+    assert old.failure == "no_cache_memory" and old.kv_cache_tokens == 0
     on_5080 = estimate(seed_engine(), GpuBudget("RTX 5080", (16303 - 450) / 1024, 960))
     assert on_5080.starts
     assert on_5080.kv_cache_tokens >= 8192 and on_5080.kv_cache_tokens % 16 == 0
@@ -193,3 +212,22 @@ def test_online_fp8_loads_about_half_the_16_bit_weights() -> None:
     full, fp8 = weights(""), weights("fp8")
     # linear layers at 1 byte, embeddings and lm_head kept at 16 bits
     assert 0.5 * full < fp8 < 0.65 * full
+
+
+def test_explain_weights_line_adds_the_rope_cache() -> None:
+    # "Model loading took" counts the rotary cos/sin cache (rotary_embedding/base.py
+    # `self.register_buffer("cos_sin_cache", cache, persistent=False)`): Gemma 3's 0.56 GiB
+    # must be in the arithmetic the weights line prints, or it does not add up to its figure
+    model = load_catalog().find("google/gemma-3-12b-it")
+    engine = Engine(model=model, version=V0191, max_model_len=8192)
+    est = estimate(engine, GpuBudget("H100", 79.18, arch="sm_90"))
+    row = next(step for step in steps(engine, est) if step.name == "weights")
+    match = re.search(
+        r"([\d.]+) GB checkpoint .* x 1e9 / 2\^30 \+ ([\d.]+) GiB rotary cos/sin cache",
+        row.arithmetic,
+    )
+    assert match, row.arithmetic
+    checkpoint, rope = float(match.group(1)), float(match.group(2))
+    assert rope == pytest.approx(0.56, abs=0.01)
+    assert float(row.value.split()[0]) == pytest.approx(checkpoint * 1e9 / 2**30 + rope, abs=0.01)
+    assert "rotary_embedding/base.py" in row.source

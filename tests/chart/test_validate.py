@@ -183,6 +183,36 @@ def test_impossible_combinations_fail_with_the_keys_and_a_fix(
     assert "fix:" in err
 
 
+@pytest.mark.parametrize(
+    "model",
+    [
+        {"extraArgs": ["--pipeline-parallel-size", "2"]},
+        {"extraArgs": ["-pp=2"]},
+        {"extraConfig": {"data-parallel-size": 2}},
+        {"tensorParallelSize": 2, "extraArgs": ["--pipeline_parallel_size", "2"], "gpu": 4},
+    ],
+    ids=["pp-long", "pp-short", "dp-config", "tp-times-pp"],
+)
+def test_pipeline_and_data_parallel_count_their_gpus(
+    model: Obj, render: Callable[..., list[Obj]], render_error: Callable[..., str]
+) -> None:
+    # vLLM starts one worker per GPU: tensor x pipeline x data parallel (vllm/config/parallel.py
+    # world_size = pipeline_parallel_size * tensor_parallel_size, one engine per data-parallel rank)
+    gpus = model.pop("gpu", 2)
+    values = {"gpu": {"count": gpus, "nodeCapacity": gpus}, "model": model}
+    deployment = one(render(values), "Deployment")
+    limits = deployment["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]
+    assert str(limits["nvidia.com/gpu"]) == str(gpus)
+    err = render_error({"gpu": {"count": gpus + 1, "nodeCapacity": gpus + 1}, "model": model})
+    assert f"= {gpus} GPUs but gpu.count={gpus + 1}" in err
+    assert f"fix: set gpu.count to {gpus}" in err
+
+
+def test_a_parallel_size_that_is_not_a_number_is_refused(render_error: Callable[..., str]) -> None:
+    err = render_error({"gpu": {"count": 2}, "model": {"extraArgs": ["-dp", "two"]}})
+    assert "data-parallel-size=two" in err and "fix: give each as a number" in err
+
+
 def _surge_pods(strategy: Obj, replicas: int) -> int:
     """Extra pods a rollout adds, rounded up from a percentage like the Deployment controller."""
     if strategy["type"] != "RollingUpdate":

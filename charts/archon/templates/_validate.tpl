@@ -10,8 +10,19 @@ combinations.
 {{- $replicas := int $v.replicaCount -}}
 {{- $surge := include "archon.surgePods" . | int -}}
 
-{{- if ne (int $v.model.tensorParallelSize) $gpus -}}
-{{- fail (printf "values: model.tensorParallelSize=%d but gpu.count=%d: vLLM splits the model over exactly tensorParallelSize GPUs of the pod; fix: set both to the same number" (int $v.model.tensorParallelSize) $gpus) -}}
+{{- $tp := int $v.model.tensorParallelSize -}}
+{{- $pp := include "archon.vllmFlag" (dict "model" $v.model "flag" "pipeline-parallel-size" "short" "pp") -}}
+{{- $dp := include "archon.vllmFlag" (dict "model" $v.model "flag" "data-parallel-size" "short" "dp") -}}
+{{- if or (ne $pp "1") (ne $dp "1") -}}
+{{- if not (and (regexMatch "^[1-9][0-9]*$" $pp) (regexMatch "^[1-9][0-9]*$" $dp)) -}}
+{{- fail (printf "values: model.extraArgs/extraConfig set pipeline-parallel-size=%s, data-parallel-size=%s: vLLM takes whole numbers >= 1; fix: give each as a number" $pp $dp) -}}
+{{- end -}}
+{{- $want := mul $tp (int $pp) (int $dp) -}}
+{{- if ne $want $gpus -}}
+{{- fail (printf "values: model.tensorParallelSize=%d x pipeline-parallel-size=%s x data-parallel-size=%s (model.extraArgs/extraConfig) = %d GPUs but gpu.count=%d: vLLM runs one worker per GPU of the pod; fix: set gpu.count to %d" $tp $pp $dp $want $gpus $want) -}}
+{{- end -}}
+{{- else if ne $tp $gpus -}}
+{{- fail (printf "values: model.tensorParallelSize=%d but gpu.count=%d: vLLM splits the model over exactly tensorParallelSize GPUs of the pod; fix: set both to the same number" $tp $gpus) -}}
 {{- end -}}
 
 {{- if gt (mul $replicas $gpus) $capacity -}}
@@ -247,4 +258,31 @@ only for that memory, keeps what it stores and lets only the gateway in without 
 {{- if and $q.enabled (not (include "archon.qdrant.apiKeySecret" .)) (not $v.networkPolicy.enabled) -}}
 {{- fail "values: qdrant.enabled=true with no API key (qdrant.apiKey.existingSecret=\"\" and apiKey.enabled=false) and networkPolicy.enabled=false: any pod in the cluster could read and overwrite the memory; fix: set qdrant.apiKey.existingSecret (or apiKey.enabled: true), or networkPolicy.enabled: true, which lets only the gateway in" -}}
 {{- end -}}
+{{- end -}}
+
+{{/*
+The value vLLM takes for one of its flags from model.extraConfig (dashed keys: the schema
+refuses others), then model.extraArgs (which comes later on the command line and wins):
+`--name value`, `--name=value`, the underscore spelling, or the short `-pp`/`-dp` form. "1"
+when neither sets it.
+*/}}
+{{- define "archon.vllmFlag" -}}
+{{- $value := "1" -}}
+{{- $long := .flag -}}
+{{- $names := list (printf "--%s" $long) (printf "--%s" (replace "-" "_" $long)) (printf "-%s" .short) -}}
+{{- with .model.extraConfig -}}
+{{- if hasKey . $long -}}{{- $value = toString (index . $long) -}}{{- end -}}
+{{- end -}}
+{{- $args := .model.extraArgs | default list -}}
+{{- range $i, $raw := $args -}}
+{{- $arg := toString $raw -}}
+{{- range $name := $names -}}
+{{- if and (eq $arg $name) (lt (add1 $i) (len $args)) -}}
+{{- $value = toString (index $args (add1 $i)) -}}
+{{- else if hasPrefix (printf "%s=" $name) $arg -}}
+{{- $value = trimPrefix (printf "%s=" $name) $arg -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- $value -}}
 {{- end -}}

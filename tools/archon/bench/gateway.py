@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import math
 import secrets
 import sys
 import tempfile
@@ -27,6 +26,7 @@ from typing import Any, TextIO
 import httpx
 import yaml
 
+from archon.arguments import positive_count, positive_number
 from archon.bench.base import BenchResult
 from archon.simulation.server import reply_words
 
@@ -311,33 +311,13 @@ def measure(
     return GatewayLoad(direct=direct, gateway=via, models=models, gateway_start_s=started)
 
 
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number above 0")
-    return value
-
-
 def _tokens(text: str) -> int:
-    value = _count(text)
+    value = positive_count(text)
     if value <= PREFIX_WORDS:
         raise argparse.ArgumentTypeError(
             f"{value} leaves no room for the request's own words after the simulation's "
             f"{PREFIX_WORDS}: use at least {PREFIX_WORDS + 1}"
         )
-    return value
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number of seconds above 0")
     return value
 
 
@@ -349,16 +329,18 @@ class GatewayBenchmark:
     )
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--streams", type=_count, default=STREAMS, help="concurrent streams")
+        parser.add_argument(
+            "--streams", type=positive_count, default=STREAMS, help="concurrent streams"
+        )
         parser.add_argument(
             "--duration",
-            type=_seconds,
+            type=positive_number,
             default=DURATION_S,
             help="seconds of load through the gateway",
         )
         parser.add_argument(
             "--baseline",
-            type=_seconds,
+            type=positive_number,
             default=BASELINE_S,
             help="seconds of the same load straight to the simulation",
         )

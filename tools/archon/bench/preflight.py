@@ -30,7 +30,8 @@ def _table(result: dict[str, Any]) -> list[str]:
         )
     s = result["summary"]
     lines.append(
-        f"evaluated {s['evaluated']}/{s['cases']} (skipped {s['skipped']}); verdicts right "
+        f"evaluated {s['evaluated']}/{s['cases']} (skipped {s['skipped']}, of which "
+        f"{s['skipped_no_card']} name no card and print no total); verdicts right "
         f"{s['verdict_correct']}/{s['verdict_cases']} (misses: {s['verdict_misses'] or 'none'})"
     )
     lines.append(
@@ -83,7 +84,7 @@ class PreflightBenchmark:
             name=self.name,
             target=f"median KV-token error <= {targets['kv_median_pct']:g} %, p90 <= "
             f"{targets['kv_p90_pct']:g} %, weights within {targets['weights_pct']:g} %, "
-            "every start/fail verdict right, every case evaluated",
+            "every start/fail verdict right, every case evaluated (but those naming no card)",
             met=met,
             figures=result,
             lines=_table(result),

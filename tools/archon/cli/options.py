@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import math
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from archon.arguments import positive_number as positive_number
 
 if TYPE_CHECKING:
     from archon.kube.config import ClusterTarget
@@ -36,17 +37,6 @@ def release_name(text: str) -> str:
             "and '.', starting and ending with a letter or digit"
         )
     return text
-
-
-def positive_number(text: str) -> float:
-    """A finite number above zero (float() alone accepts nan and inf)."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number above 0")
-    return value
 
 
 def add_output(parser: argparse.ArgumentParser, *, help_json: str = "") -> None:

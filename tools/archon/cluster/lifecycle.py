@@ -48,6 +48,8 @@ NODE_READY_TIMEOUT_S = 120  # kwok marks them Ready in seconds, minutes on a bus
 # After a restart kwok works through every pod it finds before it moves a new one past
 # ContainerCreating: minutes after a long test session on 2 cores.
 POD_PROGRESS_TIMEOUT_S = 300
+NODE_LEASE_S = 20
+HEARTBEAT_FACTOR = 5
 PROBE_NAMESPACE = "default"
 
 
@@ -143,6 +145,11 @@ def kwokctl_config(binaries: dict[str, Path]) -> str:
         "kubeAdmission": True,
         "quietPull": True,
         "disableQPSLimits": True,
+        # A restarted kwok controller takes a fake node over only when the lease its previous
+        # run held expires; kwokctl's default (40 s x its heartbeat factor 5) would stall every
+        # pod for 200 s after a restart. kwokctl multiplies this value by the factor too.
+        "heartbeatFactor": HEARTBEAT_FACTOR,
+        "nodeLeaseDurationSeconds": NODE_LEASE_S // HEARTBEAT_FACTOR,
     }
     options |= {key: str(binaries[tool]) for key, tool in COMPONENT_TOOLS.items()}
     document = {
@@ -332,9 +339,18 @@ def _wait_pods_progress(kube: Kube, node: str) -> None:
             "containers": [{"name": "probe", "image": "registry.k8s.io/pause:3.10"}],
         },
     }
-    kube.create(path, probe)
+    deadline = time.monotonic() + POD_PROGRESS_TIMEOUT_S
+    while True:
+        try:
+            kube.create(path, probe)
+            break
+        except KubeError as exc:
+            # the controller manager recreates the namespace's default service account a moment
+            # after a restart; until then admission refuses every pod that would use it
+            if exc.status != 403 or "serviceaccount" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
     try:
-        deadline = time.monotonic() + POD_PROGRESS_TIMEOUT_S
         while time.monotonic() < deadline:
             if (kube.get(f"{path}/{name}").get("status") or {}).get("phase") == "Running":
                 return

@@ -91,6 +91,11 @@ def four_bit_builds(model: ModelSpec) -> list[ModelSpec]:
     return sorted(found, key=lambda s: s.checkpoint_gb())
 
 
+def _drastic_cut(fix: Fix, engine: Engine) -> bool:
+    """A shorter maxModelLen that keeps less than half of the context asked for."""
+    return fix.key == "model.maxModelLen" and int(fix.value) * 2 < engine.model_len
+
+
 def suggest(
     engine: Engine,
     est: MemoryEstimate,
@@ -165,9 +170,10 @@ def suggest(
             replace(engine, gpu_memory_utilization=est.min_utilization),
             gpu,
         )
-    if not fixes:
-        # No single setting is enough: fewer sequences and an fp8 cache together free the
-        # most memory short of another model or card; then find the length that fits.
+    if all(_drastic_cut(fix, engine) for fix in fixes):
+        # No single setting is enough, or only a context cut below half of what was asked:
+        # fewer sequences and an fp8 cache together free the most memory short of another
+        # model or card; then find the length that fits.
         combined = replace(engine, max_num_seqs=min(16, est.max_num_seqs))
         parts = [f"model.maxNumSeqs {combined.max_num_seqs}"]
         if engine.kv_cache_dtype in ("auto", "bfloat16", "float16") and profile.vendor == "nvidia":
@@ -217,7 +223,7 @@ def suggest(
                 break
     card = smallest_card(engine, profiles, profile)
     if card is not None and card.name != profile.name:
-        budget = GpuBudget(card.name, card.visible_gib, card.bandwidth_gbs, arch=card.arch)
+        budget = GpuBudget.of(card)
         attempt(
             "",
             card.name,
@@ -235,6 +241,6 @@ def smallest_card(engine: Engine, profiles: ProfileSet, like: GpuProfile) -> Gpu
         for p in profiles
         if p.vendor == like.vendor
         and bool(p.desktop_mib) == bool(like.desktop_mib)
-        and estimate(engine, GpuBudget(p.name, p.visible_gib, arch=p.arch)).starts
+        and estimate(engine, GpuBudget.of(p)).starts
     ]
     return min(fitting, key=lambda p: p.memory_mib, default=None)

@@ -11,13 +11,14 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from archon.errors import UsageError
 from archon.preflight.catalog import ModelSpec, load_catalog
 from archon.preflight.memory import BLOCK_SIZE, GIB, Engine, GpuBudget, estimate
+from archon.preflight.parallel import parse_partition
 from archon.preflight.profiles import GpuProfile, ProfileSet, load_profiles
 from archon.preflight.versions import VllmVersion
 
@@ -82,6 +83,32 @@ def _profile_for(gpu: str, profiles: ProfileSet) -> GpuProfile | None:
         if profile is not None:
             return profile
     return None
+
+
+def stage_gpus_for_case(case: dict[str, Any], profiles: ProfileSet) -> tuple[list[GpuBudget], str]:
+    """The cards of a heterogeneous pipeline (`gpus`: one {gpu, gpu_total_gib} per stage), or
+    ([], "") when the case runs on one kind of card, or ([], reason) when a card is unknown."""
+    entries = case.get("gpus")
+    if not entries:
+        return [], ""
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        return [], "gpus is not a list of {gpu, gpu_total_gib}"
+    budgets = []
+    for entry in entries:
+        budget, how = gpu_for_case(entry, profiles)
+        if budget is None:
+            return [], how
+        budgets.append(budget)
+    return budgets, "case" if all(e.get("gpu_total_gib") for e in entries) else "profile"
+
+
+def _partition(value: Any) -> tuple[int, ...] | None:
+    """`pp_layer_partition` as a list of layer counts or vLLM's "16,32" string."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, list):
+        return tuple(int(v) for v in value)
+    return parse_partition(str(value))
 
 
 def gpu_for_case(case: dict[str, Any], profiles: ProfileSet) -> tuple[GpuBudget | None, str]:
@@ -150,11 +177,39 @@ def evaluate_case(
         record["reason"] = f"unknown model {name!r} (not in the catalog, no config given)"
         return CaseResult(record)
     record["family"] = spec.family
-    gpu, gpu_how = gpu_for_case(case, profiles)
+    stage_gpus, stages_how = stage_gpus_for_case(case, profiles)
+    gpu: GpuBudget | None
+    if stage_gpus:
+        gpu, gpu_how = stage_gpus[0], stages_how
+    elif stages_how:
+        record["reason"], record["no_card"] = stages_how, True
+        return CaseResult(record)
+    else:
+        gpu, gpu_how = gpu_for_case(case, profiles)
     if gpu is None:
-        record["reason"] = gpu_how
+        record["reason"], record["no_card"] = gpu_how, True
         return CaseResult(record)
     version, version_how = version_for_case(case)
+    # the engine the log shows ("Initializing a V0 LLM engine", VLLM_USE_V1=0 on 0.8-0.10)
+    # wins over the release's default
+    chosen = str(case.get("engine") or "")
+    if chosen not in ("", "v0", "v1"):
+        record["reason"] = f"engine {chosen!r} is not v0 or v1"
+        return CaseResult(record)
+    if chosen:
+        version = version.with_engine(chosen)
+    # memory another process held on the card when this instance started (a first vLLM, a
+    # desktop session): the release decides whether it shrinks the KV cache or stops the start
+    held = max(0.0, _num(case.get("memory_held_gib")) or 0.0)
+    if held:
+        gpu = replace(gpu, held_gib=held)
+        stage_gpus = [replace(g, held_gib=held) for g in stage_gpus]
+    # the MXFP4 backend the log shows ("Using Marlin backend", or printed weights that only one
+    # layout explains) wins over vLLM's choice by release and card
+    backend = str(case.get("mxfp4_backend") or "")
+    if backend not in ("", "marlin", "triton"):
+        record["reason"] = f"mxfp4_backend {backend!r} is not marlin or triton"
+        return CaseResult(record)
     util = _num(case.get("gpu_memory_utilization")) or 0.9
     tp = int(_num(case.get("tensor_parallel_size")) or 1)
 
@@ -175,8 +230,13 @@ def evaluate_case(
         # the log says which top-k/top-p sampler ran ("Using FlashInfer for top-p & top-k
         # sampling"); a case that does not say keeps the native one
         flashinfer_sampler=case.get("flashinfer_sampler") is True,
+        pipeline_parallel_size=int(_num(case.get("pipeline_parallel_size")) or 1),
+        pp_layer_partition=_partition(case.get("pp_layer_partition")),
+        data_parallel_size=int(_num(case.get("data_parallel_size")) or 1),
+        expert_parallel=case.get("enable_expert_parallel") is True,
+        mxfp4_backend=backend,
     )
-    est = estimate(engine, gpu)
+    est = estimate(engine, gpu, stage_gpus=stage_gpus)
     verdict = "start" if est.starts else "fail"
     record.update(
         {
@@ -191,6 +251,17 @@ def evaluate_case(
                 "max_num_seqs": est.max_num_seqs,
                 "max_num_batched_tokens": est.max_num_batched_tokens,
                 "engine": est.engine,
+                "engine_from": "case" if chosen else "release",
+                "tensor_parallel_size": tp,
+                "pipeline_parallel_size": engine.pipeline_parallel_size,
+                "data_parallel_size": engine.data_parallel_size,
+                "expert_parallel_size": est.expert_parallel_size,
+                "mxfp4_backend": est.mxfp4_backend or None,
+                "mxfp4_backend_from": ("case" if backend else "release and card")
+                if est.mxfp4_backend
+                else None,
+                "memory_held_gib": held or None,
+                "memory_held_rule": est.held.rule if est.held else None,
             },
             "weights_gib": round(est.weights_gib, 2),
             "activation_gib": round(est.activation_gib, 2),
@@ -203,6 +274,9 @@ def evaluate_case(
             "estimated_max_model_len": est.max_model_len_fit,
         }
     )
+    if est.stages:
+        record["stages"] = est.stages
+        record["kv_check"] = est.kv_check
     result = CaseResult(record)
     expected = _outcome(case)
     if expected is not None:
@@ -281,6 +355,7 @@ def summarize(results: list[CaseResult]) -> dict[str, Any]:
         "cases": len(results),
         "evaluated": sum(1 for r in results if r.record.get("verdict") is not None),
         "skipped": sum(1 for r in results if r.record.get("verdict") is None),
+        "skipped_no_card": sum(1 for r in results if r.record.get("no_card")),
         "verdict_cases": len(judged),
         "verdict_correct": right,
         "verdict_accuracy": round(right / len(judged), 4) if judged else None,
@@ -301,7 +376,10 @@ def summarize(results: list[CaseResult]) -> dict[str, Any]:
             "kv_p90_met": kv_p90 is not None and kv_p90 <= TARGET_KV_P90,
             "weights_met": weights_max is not None and weights_max <= TARGET_WEIGHTS,
             "verdicts_met": bool(judged) and right == len(judged),
-            "evaluated_met": bool(results) and all(r.record.get("verdict") for r in results),
+            # a case whose log names no card and prints no total cannot be replayed by any
+            # model; every other case must be (an unknown model or a broken record is a miss)
+            "evaluated_met": bool(results)
+            and all(r.record.get("verdict") or r.record.get("no_card") for r in results),
         },
         "reported_tokens_note": "reported KV tokens are the printed kv_cache_tokens, else "
         "gpu_blocks x 16, else kv_cache_gib / predicted bytes per token (each record says which)",

@@ -9,7 +9,8 @@ count, which the report says).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -87,9 +88,21 @@ class ModelSpec:
     # the window only.
     sliding_window: int = 0
     sliding_layers: int = 0
+    # Full-attention layers whose KV heads and head size differ from the sliding ones (Gemma 4:
+    # num_global_key_value_heads and global_head_dim); 0 = the same as kv_heads / head_dim.
+    global_kv_heads: int = 0
+    global_head_dim: int = 0
+    # The rotary embedding's cos/sin cache is a buffer vLLM builds at load, not a checkpoint
+    # tensor: linear, dynamic-NTK and YaRN scaling build `rope_factor` times the positions, and
+    # Gemma 3's sliding layers use a second, unscaled rope of their own (`local_rope`).
+    rope_factor: float = 1.0
+    local_rope: bool = False
     # Parameters of a multimodal model's vision encoder and projector: kept in 16 bits by every
     # quantization format here, and loaded by vLLM beside the language model.
     encoder_params: int = 0
+    # The vision_config as published (every key), for what the encoder pass needs beyond the
+    # parameter count (patch and merge sizes, window, depth); empty for a text-only model.
+    vision_config: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
     quantization: str = "none"
     weights_gb: float | None = None
     weights_source: str = ""
@@ -113,6 +126,22 @@ class ModelSpec:
         return self.sliding_window > 0 and self.sliding_layers > 0
 
     @property
+    def full_kv_heads(self) -> int:
+        """KV heads of a full-attention layer (all layers unless the model says otherwise)."""
+        return self.global_kv_heads or self.kv_heads
+
+    @property
+    def full_head_dim(self) -> int:
+        return self.global_head_dim or self.head_dim
+
+    @property
+    def full_layers(self) -> int:
+        """Layers attending to the whole context (the rest slide)."""
+        if not self.is_hybrid:
+            return self.layers
+        return self.layers - min(self.sliding_layers, self.layers)
+
+    @property
     def family(self) -> str:
         """The architecture family the memory model treats differently."""
         if self.is_mla:
@@ -124,9 +153,15 @@ class ModelSpec:
     def param_count(self) -> tuple[float, float]:
         """(linear-layer parameters, embedding + lm_head parameters), from the config alone."""
         h = self.hidden
-        q = self.heads * self.head_dim
-        kv = self.kv_heads * self.head_dim
-        attn = h * q + 2 * h * kv + q * h + (q + 2 * kv if self.qkv_bias else 0)
+
+        def attention(kv_heads: int, head_dim: int) -> int:
+            q = self.heads * head_dim
+            kv = kv_heads * head_dim
+            return h * q + 2 * h * kv + q * h + (q + 2 * kv if self.qkv_bias else 0)
+
+        full = self.full_layers
+        attn_total = (self.layers - full) * attention(self.kv_heads, self.head_dim)
+        attn_total += full * attention(self.full_kv_heads, self.full_head_dim)
         dense_mlp = 3 * h * self.intermediate
         if self.is_moe:
             moe_mlp = self.experts * 3 * h * self.moe_intermediate + h * self.experts
@@ -135,7 +170,7 @@ class ModelSpec:
             mlp_total = dense * dense_mlp + (self.layers - dense) * moe_mlp
         else:
             mlp_total = self.layers * dense_mlp
-        linear = self.layers * attn + mlp_total
+        linear = attn_total + mlp_total
         embed = self.vocab * h * (1 if self.tied else 2)
         return float(linear), float(embed)
 
@@ -209,7 +244,16 @@ _OPTIONAL_INT = (
     "qk_rope_head_dim",
     "sliding_window",
     "sliding_layers",
+    "global_kv_heads",
+    "global_head_dim",
 )
+# The catalog's short names for a vision tower's keys, and the config.json keys they stand for;
+# any other key of a catalog `vision` mapping is kept under its config.json name.
+_VISION_SHORT = {
+    "layers": "num_hidden_layers",
+    "hidden": "hidden_size",
+    "intermediate": "intermediate_size",
+}
 
 
 def _spec_from_entry(entry: dict[str, Any], where: str) -> ModelSpec:
@@ -237,26 +281,23 @@ def _spec_from_entry(entry: dict[str, Any], where: str) -> ModelSpec:
     weights = entry.get("weights_gb")
     sources = tuple(str(s) for s in entry.get("sources") or ())
     vision = arch.get("vision")
-    fields["encoder_params"] = (
-        vision_params(
-            {
-                "hidden_size": vision.get("hidden"),
-                "num_hidden_layers": vision.get("layers"),
-                "intermediate_size": vision.get("intermediate"),
-                "image_size": vision.get("image_size"),
-                "patch_size": vision.get("patch_size"),
-                "hidden_act": vision.get("hidden_act"),
-            },
-            int(fields["hidden"]),
+    if vision is not None and not isinstance(vision, dict):
+        raise UsageError(
+            f"arch.vision is {vision!r}",
+            key=f"models[{name!r}].arch.vision",
+            source=where,
+            fix="give the vision_config keys as a mapping",
         )
-        if isinstance(vision, dict)
-        else 0
-    )
+    vision_config = {_VISION_SHORT.get(str(k), str(k)): v for k, v in (vision or {}).items()}
+    fields["encoder_params"] = vision_params(vision_config, int(fields["hidden"]))
+    fields["vision_config"] = vision_config
     return ModelSpec(
         name=name,
         dtype=str(arch.get("dtype", "bfloat16")),
         tied=bool(arch.get("tied", False)),
         qkv_bias=bool(arch.get("qkv_bias", False)),
+        rope_factor=float(arch.get("rope_factor", 1.0) or 1.0),
+        local_rope=bool(arch.get("local_rope", False)),
         quantization=normalize_quantization(entry.get("quantization")),
         weights_gb=float(weights) if weights is not None else None,
         weights_source="catalog" if weights is not None else "estimated from parameter count",
@@ -327,8 +368,18 @@ def _first(config: dict[str, Any], *keys: str) -> Any:
 # What a config.json may leave out because transformers' config class supplies it; vLLM reads
 # the filled-in config. Gemma 3's published configs omit head_dim, vocab_size and
 # max_position_embeddings from text_config (transformers models/gemma3/configuration_gemma3.py
-# Gemma3TextConfig defaults; models/gemma2/configuration_gemma2.py for Gemma 2).
+# Gemma3TextConfig defaults; models/gemma2/configuration_gemma2.py for Gemma 2;
+# models/gemma4/configuration_gemma4.py Gemma4TextConfig, whose __post_init__ gives the
+# full-attention layers 512-wide heads unless `global_head_dim` says otherwise).
 CONFIG_DEFAULTS: dict[str, dict[str, Any]] = {
+    "gemma4_text": {
+        "head_dim": 256,
+        "global_head_dim": 512,
+        "vocab_size": 262144,
+        "max_position_embeddings": 131072,
+        "sliding_window": 512,
+        "tie_word_embeddings": True,
+    },
     "gemma3_text": {
         "head_dim": 256,
         "vocab_size": 262208,
@@ -345,6 +396,57 @@ CONFIG_DEFAULTS: dict[str, dict[str, Any]] = {
         "tie_word_embeddings": True,
     },
 }
+
+
+# Vision keys Gemma 3 and Mistral 3 publish beside vision_config rather than in it.
+_VISION_TOP_LEVEL = ("mm_tokens_per_image", "spatial_merge_size")
+# Architectures whose query/key/value projections carry a bias without saying so in the config.
+_QKV_BIAS_TYPES = frozenset(
+    {"qwen", "qwen2", "qwen2_vl", "qwen2_vl_text", "qwen2_5_vl", "qwen2_5_vl_text"}
+)
+_MAX_LEN_KEYS = (
+    "max_position_embeddings",
+    "n_positions",
+    "max_seq_len",
+    "seq_length",
+    "model_max_length",
+    "max_target_positions",
+    "max_sequence_length",
+    "max_seq_length",
+    "seq_len",
+)
+
+
+# Scalings whose cos/sin cache holds factor x the positions (vllm/model_executor/layers/
+# rotary_embedding: linear_scaling_rope.py `max_len = self.max_position_embeddings *
+# scaling_factor`, dynamic_ntk_scaling_rope.py and yarn_scaling_rope.py alike).
+_SCALED_ROPE = frozenset({"linear", "dynamic", "yarn"})
+
+
+def rope_cache_from_config(
+    config: dict[str, Any], model_type: str, max_pos: int
+) -> tuple[float, bool]:
+    """(cache rows / max_positions of the scaled rope, whether a second local rope exists).
+
+    `rope_scaling` (or transformers v5's `rope_parameters`, which may be keyed by layer type);
+    Gemma 3 gives its sliding layers their own rope over `rope_local_base_freq`
+    (vllm/model_executor/models/gemma3.py Gemma3Attention)."""
+    scaling = config.get("rope_scaling") or config.get("rope_parameters") or {}
+    local = model_type in ("gemma3", "gemma3_text") or "rope_local_base_freq" in config
+    if isinstance(scaling, dict) and isinstance(scaling.get("full_attention"), dict):
+        local = local or isinstance(scaling.get("sliding_attention"), dict)
+        scaling = scaling["full_attention"]
+    if not isinstance(scaling, dict):
+        return 1.0, local
+    kind = str(scaling.get("rope_type") or scaling.get("type") or "")
+    factor = scaling.get("factor")
+    if kind not in _SCALED_ROPE or not isinstance(factor, (int, float)) or factor <= 1:
+        return 1.0, local
+    original = scaling.get("original_max_position_embeddings")
+    if kind == "yarn" and isinstance(original, int) and 0 < original < max_pos:
+        # YaRN caches original x factor rows (vllm yarn_scaling_rope.py _compute_cos_sin_cache)
+        return float(original * factor / max_pos), local
+    return float(factor), local
 
 
 def spec_from_config(config: dict[str, Any], *, name: str, where: str = "") -> ModelSpec:
@@ -369,17 +471,42 @@ def spec_from_config(config: dict[str, Any], *, name: str, where: str = "") -> M
                 source=where,
                 fix="pass the model's own config.json",
             )
+    model_type = str(config.get("model_type") or "")
     kv_heads = config.get("num_key_value_heads") or heads
-    head_dim = config.get("head_dim") or hidden // heads
+    head_dim = config.get("head_dim") or config.get("kv_channels") or hidden // heads
     intermediate = _first(config, "intermediate_size", "ffn_dim", "n_inner") or 4 * hidden
-    max_pos = _first(config, "max_position_embeddings", "n_positions", "max_seq_len") or 2048
+    if model_type == "qwen":
+        # Qwen (1.0) counts both gate and up projections in intermediate_size; each is half
+        # (vllm/model_executor/models/qwen.py QWenMLP(hidden_size, intermediate_size // 2))
+        intermediate //= 2
+    # vLLM takes the smallest length any of these keys allows (vllm/config, ModelConfig
+    # possible_keys in _get_and_verify_max_len); Qwen-7B says 32768 positions, seq_length 8192
+    lengths = [
+        config[key]
+        for key in _MAX_LEN_KEYS
+        if isinstance(config.get(key), int) and not isinstance(config.get(key), bool)
+    ]
+    max_pos = min(lengths) if lengths else 2048
     quant_cfg = config.get("quantization_config") or {}
     quant = normalize_quantization(quant_cfg.get("quant_method") if quant_cfg else None)
     if quant == "bitsandbytes":
         quant = "bnb"
     experts = _first(config, "num_local_experts", "num_experts", "n_routed_experts") or 0
     window, sliding = sliding_layers_from_config(config, int(layers))
+    rope_factor, local_rope = rope_cache_from_config(config, model_type, int(max_pos))
+    global_kv, global_dim = global_attention_from_config(config, int(kv_heads), int(head_dim))
+    # Gemma 4 runs its dense MLP (intermediate_size) beside the routed experts in every layer,
+    # which is what a shared expert is (vllm/model_executor/models/gemma4.py Gemma4DecoderLayer)
+    shared = config.get("shared_expert_intermediate_size") or (
+        intermediate if config.get("enable_moe_block") else 0
+    )
     vision = config.get("vision_config")
+    if isinstance(vision, dict):
+        # Gemma 3 and Mistral 3 publish these beside vision_config, not in it
+        vision = {
+            **{k: config[k] for k in _VISION_TOP_LEVEL if k in config and k not in vision},
+            **vision,
+        }
     encoder = vision_params(vision, int(hidden)) if isinstance(vision, dict) else 0
     return ModelSpec(
         name=name,
@@ -393,42 +520,104 @@ def spec_from_config(config: dict[str, Any], *, name: str, where: str = "") -> M
         max_positions=int(max_pos),
         dtype=str(config.get("torch_dtype") or config.get("dtype") or "bfloat16"),
         tied=bool(config.get("tie_word_embeddings", False)),
-        qkv_bias=bool(config.get("attention_bias", False) or config.get("model_type") == "qwen2"),
+        qkv_bias=bool(config.get("attention_bias", False) or model_type in _QKV_BIAS_TYPES),
         experts=int(experts),
-        experts_per_token=int(_first(config, "num_experts_per_tok", "experts_per_token") or 0),
+        experts_per_token=int(
+            _first(config, "num_experts_per_tok", "experts_per_token", "top_k_experts") or 0
+        ),
         moe_intermediate=int(
             config.get("moe_intermediate_size") or (intermediate if experts else 0)
         ),
-        shared_intermediate=int(config.get("shared_expert_intermediate_size") or 0),
+        shared_intermediate=int(shared),
         dense_layers=int(config.get("first_k_dense_replace") or 0),
         kv_lora_rank=int(config.get("kv_lora_rank") or 0),
         qk_rope_head_dim=int(config.get("qk_rope_head_dim") or 0),
         sliding_window=window,
         sliding_layers=sliding,
+        global_kv_heads=global_kv,
+        global_head_dim=global_dim,
+        rope_factor=rope_factor,
+        local_rope=local_rope,
         encoder_params=encoder,
+        vision_config=dict(vision) if isinstance(vision, dict) else {},
         quantization=quant,
         weights_source="estimated from parameter count",
         sources=(where,) if where else (),
     )
 
 
+# Vision towers whose MLP is gated (three projections) although their activation is not silu.
+_GATED_VISION = ("gemma4_vision",)
+
+
 def vision_params(vision: dict[str, Any], text_hidden: int) -> int:
-    """Parameters of a ViT-style vision encoder (SigLIP, CLIP, Qwen-VL) and a linear projector
-    into the language model, from its vision_config: per layer the four attention projections
-    and the MLP (gated when `hidden_act` is silu, as Qwen-VL's), plus patch and position
-    embeddings. 0 when the config does not describe one."""
+    """Parameters of a ViT-style vision encoder (SigLIP, CLIP, Pixtral, Qwen-VL, Gemma 4) and its
+    projector into the language model, from its vision_config: per layer the four attention
+    projections and the MLP (gated when `hidden_act` is silu, as Pixtral's and Qwen-VL's, or for
+    Gemma 4's tower), plus patch and position embeddings. The projector is one linear layer,
+    or Qwen-VL's patch merger (an MLP over `spatial_merge_size`^2 patches into
+    `out_hidden_size`, transformers models/qwen2_5_vl Qwen2_5_VLPatchMerger). 0 when the config
+    does not describe a tower."""
     hidden = vision.get("hidden_size") or vision.get("embed_dim")
     layers = vision.get("num_hidden_layers") or vision.get("depth")
     inter = vision.get("intermediate_size")
     if not all(isinstance(v, int) and v > 0 for v in (hidden, layers, inter)):
         return 0
     assert isinstance(hidden, int) and isinstance(layers, int) and isinstance(inter, int)
-    mlp = (3 if vision.get("hidden_act") == "silu" else 2) * hidden * inter
+    act = vision.get("hidden_act") or vision.get("hidden_activation")
+    gated = act == "silu" or vision.get("model_type") in _GATED_VISION
+    mlp = (3 if gated else 2) * hidden * inter
     patch = int(vision.get("patch_size") or 14)
+    frames = int(vision.get("temporal_patch_size") or 1)
     image = int(vision.get("image_size") or 0)
-    positions = (image // patch) ** 2 if image else 0
-    embeddings = 3 * patch * patch * hidden + positions * hidden
-    return layers * (4 * hidden * hidden + mlp) + embeddings + hidden * text_hidden
+    if image:
+        positions = (image // patch) ** 2
+    elif vision.get("position_embedding_size"):
+        # Gemma 4: one learned table per image axis (Gemma4VisionPatchEmbedder)
+        positions = 2 * int(vision["position_embedding_size"])
+    else:
+        positions = int(vision.get("num_position_embeddings") or 0)
+    embeddings = 3 * frames * patch * patch * hidden + positions * hidden
+    merge = int(vision.get("spatial_merge_size") or 0)
+    out = vision.get("out_hidden_size")
+    if merge > 1 and isinstance(out, int) and out > 0:
+        merged = hidden * merge * merge
+        projector = merged * merged + merged * out
+    else:
+        projector = hidden * text_hidden
+    return layers * (4 * hidden * hidden + mlp) + embeddings + projector
+
+
+def global_attention_from_config(
+    config: dict[str, Any], kv_heads: int, head_dim: int
+) -> tuple[int, int]:
+    """(KV heads, head size) of the full-attention layers when they differ from the sliding
+    ones, else (0, 0). Gemma 4 widens the full layers' heads to `global_head_dim` and, with
+    `attention_k_eq_v`, uses `num_global_key_value_heads` of them
+    (vllm/model_executor/models/gemma4.py Gemma4DecoderLayer); newer transformers writes the
+    same as `per_layer_config` entries for the full-attention layers."""
+    dim = config.get("global_head_dim")
+    heads = config.get("num_global_key_value_heads") if config.get("attention_k_eq_v") else None
+    per_layer = config.get("per_layer_config")
+    types = config.get("layer_types")
+    if isinstance(per_layer, dict):
+        for index, entry in per_layer.items():
+            layer = int(index) if str(index).isdigit() else -1
+            if (
+                isinstance(types, list)
+                and 0 <= layer < len(types)
+                and types[layer] != "full_attention"
+            ):
+                continue
+            if isinstance(entry, dict):
+                dim = entry.get("head_dim", dim)
+                heads = entry.get("num_key_value_heads", heads)
+                break
+    dim = dim if isinstance(dim, int) and dim > 0 else head_dim
+    heads = heads if isinstance(heads, int) and heads > 0 else kv_heads
+    if (heads, dim) == (kv_heads, head_dim):
+        return 0, 0
+    return int(heads), int(dim)
 
 
 def sliding_layers_from_config(config: dict[str, Any], layers: int) -> tuple[int, int]:
@@ -455,6 +644,10 @@ def sliding_layers_from_config(config: dict[str, Any], layers: int) -> tuple[int
         return window, layers - layers // pattern
     if model_type.startswith("gemma3"):
         return window, layers - layers // 6
+    if model_type.startswith("gemma4"):
+        # every sixth layer is full, and the last one always (Gemma4TextConfig.__post_init__)
+        full = {i for i in range(layers) if (i + 1) % 6 == 0} | {layers - 1}
+        return window, layers - len(full)
     return window, layers
 
 

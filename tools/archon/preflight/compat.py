@@ -10,6 +10,7 @@ from archon.errors import Problem
 from archon.paths import data_file
 from archon.preflight._yaml import load_yaml
 from archon.preflight.catalog import ModelSpec, normalize_quantization
+from archon.preflight.parallel import PartitionError, layer_counts
 from archon.preflight.profiles import GpuProfile
 from archon.preflight.versions import VllmVersion, parse_version_text
 
@@ -51,6 +52,9 @@ class Setup:
     gpu_count: int
     lora: bool
     rope_scaling: bool = False
+    pipeline_parallel_size: int = 1
+    data_parallel_size: int = 1
+    pp_layer_partition: tuple[int, ...] | None = None
 
 
 def _cc_at_least(gpu: GpuProfile, text: str) -> bool | None:
@@ -167,8 +171,46 @@ def _model_min_vllm(rule: dict[str, Any], s: Setup) -> dict[str, Any] | None:
 
 
 def _tensor_parallel_gpus(rule: dict[str, Any], s: Setup) -> dict[str, Any] | None:
-    if s.tensor_parallel_size > s.gpu_count:
+    if (
+        s.tensor_parallel_size > s.gpu_count
+        and s.pipeline_parallel_size * s.data_parallel_size == 1
+    ):
         return {"value": s.tensor_parallel_size, "count": s.gpu_count}
+    return None
+
+
+def _parallel_gpus(rule: dict[str, Any], s: Setup) -> dict[str, Any] | None:
+    """Every rank of every pipeline stage of every DP engine needs a GPU of the pod (TP alone
+    is the rule above)."""
+    tp, pp, dp = s.tensor_parallel_size, s.pipeline_parallel_size, s.data_parallel_size
+    world = tp * pp * dp
+    if pp * dp > 1 and world > s.gpu_count:
+        return {"value": s.gpu_count, "world": world, "tp": tp, "pp": pp, "dp": dp}
+    return None
+
+
+def _pipeline_beyond_layers(rule: dict[str, Any], s: Setup) -> dict[str, Any] | None:
+    """More stages than layers, with no partition: the flag is what to change."""
+    if s.pp_layer_partition is None and s.pipeline_parallel_size > s.model.layers:
+        return {"value": s.pipeline_parallel_size, "layers": s.model.layers}
+    return None
+
+
+def _pp_layer_partition(rule: dict[str, Any], s: Setup) -> dict[str, Any] | None:
+    if s.pp_layer_partition is None:  # vLLM's own split; the rule above covers too many stages
+        return None
+    try:
+        layer_counts(s.model.layers, s.pipeline_parallel_size, s.pp_layer_partition)
+    except PartitionError as exc:
+        text = ",".join(str(n) for n in s.pp_layer_partition or ()) or "(not set)"
+        return {"value": text, "reason": str(exc), "layers": s.model.layers}
+    return None
+
+
+def _pp_stage_without_layers(rule: dict[str, Any], s: Setup) -> dict[str, Any] | None:
+    partition = s.pp_layer_partition or ()
+    if any(n < 1 for n in partition):
+        return {"value": ",".join(str(n) for n in partition)}
     return None
 
 
@@ -197,6 +239,10 @@ CHECKS: dict[str, Check] = {
     "model_min_vllm": _model_min_vllm,
     "tensor_parallel_gpus": _tensor_parallel_gpus,
     "tensor_parallel_heads": _tensor_parallel_heads,
+    "parallel_gpus": _parallel_gpus,
+    "pp_layer_partition": _pp_layer_partition,
+    "pipeline_beyond_layers": _pipeline_beyond_layers,
+    "pp_stage_without_layers": _pp_stage_without_layers,
     "image_unpinned": _image_unpinned,
 }
 

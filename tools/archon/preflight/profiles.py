@@ -37,6 +37,15 @@ def normalize_name(name: str) -> str:
     return text
 
 
+def compute_capability(arch: str) -> tuple[int, int] | None:
+    """sm_89 -> (8, 9); sm_120 -> (12, 0); None for ROCm targets and unknown cards."""
+    match = re.fullmatch(r"sm_(\d+)\w?", arch)
+    if not match:
+        return None
+    number = int(match.group(1))
+    return number // 10, number % 10
+
+
 @dataclass(frozen=True)
 class GpuProfile:
     name: str
@@ -57,11 +66,7 @@ class GpuProfile:
 
     @property
     def compute_capability(self) -> tuple[int, int] | None:
-        """sm_89 -> (8, 9); sm_120 -> (12, 0); None for ROCm targets."""
-        if not self.arch.startswith("sm_"):
-            return None
-        digits = self.arch[3:]
-        return int(digits[:-1]), int(digits[-1])
+        return compute_capability(self.arch)
 
     @property
     def cc_text(self) -> str:

@@ -26,13 +26,19 @@ from archon.preflight.memory import (
     BLOCK_SIZE,
     Engine,
     GpuBudget,
+    HeldMemory,
     MemoryEstimate,
     estimate,
     estimate_gpu,
 )
 from archon.preflight.profiles import GpuProfile, ProfileSet, load_profiles
 from archon.preflight.settings import Settings, read_settings
-from archon.preflight.versions import AUTO_MAX_MODEL_LEN, KV_CACHE_MEMORY_BYTES, VllmVersion
+from archon.preflight.versions import (
+    AUTO_MAX_MODEL_LEN,
+    KV_CACHE_MEMORY_BYTES,
+    V0_SELECTABLE,
+    VllmVersion,
+)
 from archon.values import get_path
 
 CONCURRENCY_WARN = 1.5  # fewer full-length requests than this in flight is a cramped server
@@ -66,8 +72,13 @@ class PreflightReport:
 
     def as_dict(self) -> dict[str, Any]:
         est = self.estimate
-        figures: dict[str, Any] = est.as_dict() if est else {}
-        figures.pop("gpu", None)
+        figures: dict[str, Any] = {}
+        if est is not None:
+            figures = {
+                **est.as_dict(),
+                "kv_check": est.kv_check or None,
+                "local_experts": est.local_experts or None,
+            }
         return {
             "verdict": self.verdict,
             "gpu": self.gpu,
@@ -76,52 +87,57 @@ class PreflightReport:
             "image": self.image,
             "vllm_version": self.version,
             "weights_estimated": bool(self.spec and self.spec.weights_estimated),
-            **{
-                key: figures.get(key)
-                for key in (
-                    "weights_gib",
-                    "activation_gib",
-                    "non_torch_gib",
-                    "cudagraph_gib",
-                    "cudagraph_in_budget",
-                    "lora_gib",
-                    "kv_cache_gib",
-                    "kv_cache_tokens",
-                    "gpu_blocks",
-                    "kv_bytes_per_token",
-                    "max_concurrency",
-                    "max_model_len",
-                    "max_model_len_fit",
-                    "min_gpu_memory_utilization",
-                    "decode_tokens_per_s_max",
-                    "gpu_total_gib",
-                    "usable_gib",
-                    "gpu_memory_utilization",
-                    "engine",
-                    "max_num_seqs",
-                    "max_num_batched_tokens",
-                )
-            },
             "model_source": self.spec.origin if self.spec else None,
             "model_commit": (self.spec.commit or None) if self.spec else None,
             "weights_source": self.spec.weights_source if self.spec else None,
             "architecture": self.spec.family if self.spec else None,
-            **{
-                key: figures.get(key)
-                for key in (
-                    "kv_needed_gib",
-                    "kv_cache_groups",
-                    "sliding_window",
-                    "sliding_window_layers",
-                    "max_model_len_auto",
-                    "kv_cache_memory_fixed",
-                )
-            },
+            **{key: figures.get(key) for key in ESTIMATE_KEYS},
             "problems": [f.as_dict() for f in self.findings],
             "fixes": [f.as_dict() for f in self.fixes],
             "instances": self.instances,
             "notes": self.notes,
         }
+
+
+# The estimate's figures in `archon preflight --output json` (null when there is no estimate).
+ESTIMATE_KEYS = (
+    "weights_gib",
+    "activation_gib",
+    "non_torch_gib",
+    "cudagraph_gib",
+    "cudagraph_in_budget",
+    "lora_gib",
+    "kv_cache_gib",
+    "kv_cache_tokens",
+    "gpu_blocks",
+    "kv_bytes_per_token",
+    "max_concurrency",
+    "max_model_len",
+    "max_model_len_fit",
+    "min_gpu_memory_utilization",
+    "decode_tokens_per_s_max",
+    "gpu_total_gib",
+    "usable_gib",
+    "gpu_memory_utilization",
+    "engine",
+    "max_num_seqs",
+    "max_num_batched_tokens",
+    "kv_needed_gib",
+    "kv_cache_groups",
+    "sliding_window",
+    "sliding_window_layers",
+    "max_model_len_auto",
+    "kv_cache_memory_fixed",
+    "memory_held_gib",
+    "pipeline_parallel_size",
+    "data_parallel_size",
+    "expert_parallel_size",
+    "local_experts",
+    "stages",
+    "kv_check",
+    "mm_encoder",
+    "mxfp4_backend",
+)
 
 
 def _verdict(findings: Iterable[Finding]) -> str:
@@ -139,7 +155,10 @@ def _memory_findings(
     profile: GpuProfile,
     profiles: ProfileSet,
     fixes_out: list[Fix] | None = None,
+    others_share: float = 0.0,
 ) -> list[Finding]:
+    """`others_share`: the utilization the other instances on the card claim; a fix must keep
+    the sum under the ceiling, and a different card changes every instance, not this one."""
     found: list[Finding] = []
 
     def add(level: str, key: str, message: str, fix: str, value: Any, rule: str) -> None:
@@ -147,14 +166,27 @@ def _memory_findings(
 
     card = f"{profile.name} ({profile.memory_mib} MiB)"
     if est.failure is not None:
-        budget = GpuBudget(
-            profile.name, profile.visible_gib, profile.bandwidth_gbs, arch=profile.arch
-        )
+        # the fixes must fit beside what others hold
+        budget = GpuBudget.of(profile, held_gib=est.held.held_gib if est.held else 0.0)
         fixes = suggest(engine, est, budget, profile, profiles)
+        if others_share:
+            fixes = [
+                f
+                for f in fixes
+                if f.key
+                and not (
+                    f.key == "model.gpuMemoryUtilization"
+                    and float(f.value) + others_share > SHARED_GPU_CEILING
+                )
+            ]
         if fixes_out is not None:
             fixes_out.extend(fixes)
         offered = [f"{f.change} (needs {needed_gib(f.estimate):.2f} GiB)" for f in fixes]
-        if not any(not f.key for f in fixes):
+        if est.held is not None and est.held.charged_gib and others_share:
+            offered.append("use a v0.9.1+ image, which does not count the others' memory")
+        if others_share:
+            offered.append("serve some archetypes with mode prompt or lora")
+        elif not any(not f.key for f in fixes):
             offered.append("use a larger card or more GPUs")
         fix_text = ", or ".join(offered)
     if est.failure == "oom_weights":
@@ -181,11 +213,34 @@ def _memory_findings(
             "memory",
         )
         return found
+    if est.failure == "held_memory" and est.held is not None:
+        held = est.held
+        outcome = (
+            "vLLM refuses to start when free memory < utilization x total"
+            if held.rule == "refused"
+            else "its KV cache does not fit beside it"
+        )
+        add(
+            "FAIL",
+            "model.gpuMemoryUtilization",
+            f"{est.utilization} asks for {_gib(est.utilization * est.gpu_total_gib)} of "
+            f"{card}, but other processes hold {_gib(held.held_gib)}: {outcome}",
+            _held_fix(engine, held, profile, "lower what the others hold"),
+            est.utilization,
+            "memory",
+        )
+        return found
     if est.failure in ("no_cache_memory", "kv_too_small"):
         spent = [
             f"weights {_gib(est.weights_gib)}",
             f"activation {_gib(est.activation_gib)}",
-            f"non-torch {_gib(est.non_torch_gib)}",
+            f"non-torch {_gib(est.non_torch_gib)}"
+            + (
+                f" (with {_gib(est.held.held_gib)} other processes hold, which this release "
+                "counts as its own)"
+                if est.held is not None and est.held.charged_gib
+                else ""
+            ),
         ]
         if est.cudagraph_in_budget:
             spent.append(f"CUDA graphs {_gib(est.cudagraph_gib)}")
@@ -212,20 +267,6 @@ def _memory_findings(
             engine.model_len,
             "memory",
         )
-    desktop_gib = profile.desktop_mib / 1024
-    if desktop_gib and profile.visible_gib - desktop_gib < est.usable_gib:
-        ceiling = (profile.visible_gib - desktop_gib) / profile.visible_gib
-        add(
-            "WARN",
-            "model.gpuMemoryUtilization",
-            f"{est.utilization} asks for {_gib(est.usable_gib)} free at start, but a desktop "
-            f"session on {profile.name} typically holds {_gib(desktop_gib)}; vLLM refuses when "
-            "free memory < utilization x total",
-            f"set model.gpuMemoryUtilization <= {int(ceiling * 100) / 100:.2f}, or run the "
-            "node headless",
-            est.utilization,
-            "desktop",
-        )
     headroom = est.gpu_total_gib - est.usable_gib
     if not est.cudagraph_in_budget and est.cudagraph_gib > headroom:
         add(
@@ -240,7 +281,88 @@ def _memory_findings(
     return found
 
 
-def _archetype_findings(
+def _held_fix(engine: Engine, held: HeldMemory, profile: GpuProfile, otherwise: str) -> str:
+    """The highest utilization that starts beside the held memory, offered only when the
+    estimate says the engine starts there (weights, activation and a KV cache included)."""
+    cap = held.max_utilization
+    budget = GpuBudget.of(profile, held_gib=held.held_gib)
+    if cap > 0 and estimate(replace(engine, gpu_memory_utilization=cap), budget).starts:
+        return f"set model.gpuMemoryUtilization <= {cap:.2f}, or {otherwise}"
+    return f"no utilization starts it beside {_gib(held.held_gib)} held: {otherwise}"
+
+
+def _desktop_finding(
+    alone: MemoryEstimate, beside: MemoryEstimate, engine: Engine, profile: GpuProfile
+) -> Finding | None:
+    """A desktop session's typical memory, treated as the image's release treats memory other
+    processes hold at start (memory.held_memory): `beside` is the same engine estimated with the
+    desktop held too. A refusal or an allocation failure when free memory is below utilization
+    x total, or (V1 up to v0.9.0) a KV cache smaller by that much."""
+    desktop_gib = profile.desktop_mib / 1024
+    held = beside.held
+    if not desktop_gib or alone.failure is not None or held is None:
+        return None
+    if held.rule == "charged":
+        if beside.starts and beside.max_concurrency >= CONCURRENCY_WARN:
+            return None
+        effect = (
+            f"leaving {_gib(max(0.0, beside.kv_cache_gib))} of KV cache, "
+            f"{beside.max_concurrency:.2f} requests of {engine.model_len} tokens"
+            if beside.starts
+            else "and it does not start"
+        )
+        return Finding(
+            "WARN",
+            Problem(
+                "model.gpuMemoryUtilization",
+                f"vLLM {engine.version} counts memory other processes hold as its own: a desktop "
+                f"session on {profile.name} typically holds {_gib(desktop_gib)}, {effect}",
+                "run the node headless, or use a v0.9.1+ image",
+                alone.utilization,
+            ),
+            "desktop",
+        )
+    if beside.starts:
+        return None
+    outcome = (
+        "vLLM refuses when free memory < utilization x total"
+        if held.rule == "refused"
+        else "this release's KV cache then fails to allocate"
+    )
+    others = held.held_gib - desktop_gib
+    return Finding(
+        "WARN",
+        Problem(
+            "model.gpuMemoryUtilization",
+            f"{alone.utilization} asks for {_gib(held.utilization * held.visible_gib)} free at "
+            f"start, but a desktop session on {profile.name} typically holds "
+            f"{_gib(desktop_gib)}"
+            + (f" beside the other instances' {_gib(others)}" if others > 0.005 else "")
+            + f"; {outcome}",
+            _held_fix(engine, held, profile, "run the node headless"),
+            alone.utilization,
+        ),
+        "desktop",
+    )
+
+
+def _prefixed(finding: Finding, prefix: str, name: str) -> Finding:
+    """An instance archetype's finding, keyed under its own values."""
+    if prefix == "model":
+        return finding
+    problem = finding.problem
+    return replace(
+        finding,
+        problem=replace(
+            problem,
+            key=problem.key.replace("model", prefix, 1),
+            message=f"archetype {name}: {problem.message}",
+            fix=problem.fix.replace("model.", f"{prefix}."),
+        ),
+    )
+
+
+def _gpu_findings(
     values: dict[str, Any],
     server: Settings,
     server_engine: Engine,
@@ -249,13 +371,12 @@ def _archetype_findings(
     version: VllmVersion,
     report: PreflightReport,
 ) -> list[Finding]:
-    """Instances beside the shared server: each must fit its own share, the shares must fit the
-    card together, and the cluster must be able to place every GPU pod."""
+    """The server and the instance archetypes beside it, estimated together (estimate_gpu: each
+    as if it started last, since Kubernetes does not order the pods); then what a desktop
+    session does to each, and whether the cluster can place every GPU pod."""
     extra = archetype_instances(values)
-    if not extra:
-        return []
     found: list[Finding] = []
-    engines = [replace(server_engine, name="server")]
+    members: list[tuple[str, Engine]] = [("model", replace(server_engine, name="server"))]
     for instance in extra:
         prefix = f"archetypes[{instance.index}].instance.model"
         s = read_settings(instance.values, gpu=profile.name)
@@ -266,31 +387,41 @@ def _archetype_findings(
         if s.problems:
             continue
         spec = resolve_model(s.model, revision=s.revision)
+        instance_version = _selected_version(s, version)
         # The instance runs the same image on the same card, with its own model: the same rules.
-        for finding in evaluate(setup_from_settings(s, profile, spec, version)):
-            key = finding.problem.key.replace("model", prefix, 1)
-            message = f"archetype {instance.name}: {finding.problem.message}"
-            found.append(
-                replace(finding, problem=replace(finding.problem, key=key, message=message))
-            )
-        engine = replace(engine_from_settings(s, spec, version), name=instance.name)
-        engines.append(engine)
-        budget = GpuBudget(
-            profile.name, profile.visible_gib, profile.bandwidth_gbs, arch=profile.arch
-        )
-        est = estimate(engine, budget)
-        report.instances.append({"archetype": instance.name, **est.as_dict()})
-        for finding in _memory_findings(est, engine, profile, profiles):
-            if finding.rule == "desktop":  # judged once below, for all engines together
-                continue
-            key = finding.problem.key.replace("model", prefix, 1)
-            message = f"archetype {instance.name}: {finding.problem.message}"
-            fix = finding.problem.fix.replace("model.", f"{prefix}.")
-            found.append(
-                replace(
-                    finding, problem=replace(finding.problem, key=key, message=message, fix=fix)
-                )
-            )
+        for finding in evaluate(setup_from_settings(s, profile, spec, instance_version)):
+            found.append(_prefixed(finding, prefix, instance.name))
+        engine = replace(engine_from_settings(s, spec, instance_version), name=instance.name)
+        members.append((prefix, engine))
+    engines = [engine for _, engine in members]
+    shares = [(e.name, e.gpu_memory_utilization) for e in engines]
+    total = sum(share for _, share in shares)
+    over = len(engines) > 1 and total > SHARED_GPU_CEILING
+    budget = GpuBudget.of(profile)
+    if over:  # the sum is the finding; each engine is judged on its own share alone
+        estimates = [estimate_gpu(budget, [engine])[0][0] for engine in engines]
+    else:
+        estimates, _left = estimate_gpu(budget, engines)
+    for (prefix, engine), est in zip(members, estimates, strict=True):
+        if prefix == "model":
+            report.estimate = est
+            report.engine = server_engine
+        else:
+            report.instances.append({"archetype": engine.name, **est.as_dict()})
+        fixes = report.fixes if prefix == "model" else None
+        others = 0.0 if over else total - engine.gpu_memory_utilization
+        found += [
+            _prefixed(f, prefix, engine.name)
+            for f in _memory_findings(est, engine, profile, profiles, fixes, others)
+        ]
+    if profile.desktop_mib and not over:
+        desktop, _left = estimate_gpu(GpuBudget.of(profile, desktop=True), engines)
+        for (prefix, engine), alone, beside in zip(members, estimates, desktop, strict=True):
+            warning = _desktop_finding(alone, beside, engine, profile)
+            if warning is not None:
+                found.append(_prefixed(warning, prefix, engine.name))
+    if not extra:
+        return found
 
     pods = int(get_path(values, "replicaCount", 1) or 1) * server.gpu_count + sum(
         i.gpus for i in extra
@@ -311,18 +442,16 @@ def _archetype_findings(
                 "sharing",
             )
         )
-    shares = [(e.name, e.gpu_memory_utilization) for e in engines]
-    total = sum(share for _, share in shares)
-    spelled = " + ".join(f"{name} {share:.2f}" for name, share in shares)
-    if total > SHARED_GPU_CEILING:
+    if over:
+        spelled = " + ".join(f"{name} {share:.2f}" for name, share in shares)
         found.append(
             Finding(
                 "FAIL",
                 Problem(
                     "archetypes",
                     f"the vLLM instances on {profile.name} claim {spelled} = {total:.2f} of "
-                    f"the card, above {SHARED_GPU_CEILING}: the last one to start finds too "
-                    "little free memory and exits",
+                    f"the card, above {SHARED_GPU_CEILING}: whichever starts last finds too "
+                    "little free memory",
                     "lower model.gpuMemoryUtilization or the instances' "
                     "instance.model.gpuMemoryUtilization, or serve some with mode prompt or lora",
                     round(total, 2),
@@ -330,24 +459,14 @@ def _archetype_findings(
                 "sharing",
             )
         )
-    else:
-        desktop_gib = profile.desktop_mib / 1024
-        if desktop_gib and total * profile.visible_gib > profile.visible_gib - desktop_gib:
-            found.append(
-                Finding(
-                    "WARN",
-                    Problem(
-                        "archetypes",
-                        f"the vLLM instances claim {spelled} = {total:.2f} of {profile.name}; "
-                        f"with a desktop session holding {_gib(desktop_gib)} the last one "
-                        "to start finds too little free memory",
-                        "lower the utilizations or run the node headless",
-                        round(total, 2),
-                    ),
-                    "desktop",
-                )
-            )
     return found
+
+
+def _selected_version(s: Settings, version: VllmVersion) -> VllmVersion:
+    """The release with the engine VLLM_USE_V1=0 selects, on the releases that read it."""
+    if (s.use_v1 or "").strip() == "0" and (V0_SELECTABLE[0] <= version.parts < V0_SELECTABLE[1]):
+        return version.with_engine("v0")
+    return version
 
 
 def setup_from_settings(
@@ -369,6 +488,9 @@ def setup_from_settings(
         gpu_count=s.gpu_count,
         lora=s.max_loras > 0,
         rope_scaling=s.rope_scaling,
+        pipeline_parallel_size=s.pipeline_parallel_size,
+        data_parallel_size=s.data_parallel_size,
+        pp_layer_partition=s.pp_layer_partition,
     )
 
 
@@ -390,7 +512,13 @@ def engine_from_settings(s: Settings, spec: ModelSpec, version: VllmVersion) -> 
         estimate_cudagraphs=s.estimate_cudagraphs,
         pooling=s.runner == "pooling",
         flashinfer_sampler=s.flashinfer_sampler,
+        mxfp4_use_marlin=s.mxfp4_use_marlin,
         hybrid_kv_cache=s.hybrid_kv_cache,
+        pipeline_parallel_size=s.pipeline_parallel_size,
+        pp_layer_partition=s.pp_layer_partition,
+        data_parallel_size=s.data_parallel_size,
+        expert_parallel=s.expert_parallel,
+        mm=s.mm,
     )
 
 
@@ -529,28 +657,14 @@ def _check_values(
     findings = [Finding("FAIL", replace(p, source=source), "values") for p in s.problems]
     setup = setup_from_settings(s, profile, spec, version)
     findings += [replace(f, problem=replace(f.problem, source=source)) for f in evaluate(setup)]
-    if not s.problems:
-        engine = engine_from_settings(s, spec, version)
-        budget = GpuBudget(
-            profile.name,
-            profile.visible_gib,
-            profile.bandwidth_gbs,
-            profile.desktop_mib / 1024,
-            arch=profile.arch,
-        )
-        (est,), _left = estimate_gpu(budget, [engine])
-        report.estimate = est
-        report.engine = engine
-        findings += [
-            replace(f, problem=replace(f.problem, source=source))
-            for f in _memory_findings(est, engine, profile, profiles, report.fixes)
-        ]
+    if not s.problems and not any(f.rule == "pp-stage-without-layers" for f in findings):
+        engine = engine_from_settings(s, spec, _selected_version(s, version))
+        shared = _gpu_findings(values, s, engine, profile, profiles, version, report)
+        findings += [replace(f, problem=replace(f.problem, source=source)) for f in shared]
         findings += [
             replace(f, problem=replace(f.problem, source=source))
             for f in _flag_findings(s, version)
         ]
-        shared = _archetype_findings(values, s, engine, profile, profiles, version, report)
-        findings += [replace(f, problem=replace(f.problem, source=source)) for f in shared]
     if spec.weights_estimated:
         report.notes.append(
             f"weights estimated from the parameter count "
@@ -562,8 +676,23 @@ def _check_values(
 
 
 def _flag_findings(s: Settings, version: VllmVersion) -> list[Finding]:
-    """Engine flags the image's vLLM does not know yet."""
+    """Engine flags and variables the image's vLLM does not know, or no longer knows."""
     found = []
+    # the first release without V0 still reads the variable, and stops on it
+    if (s.use_v1 or "").strip() == "0" and version.pinned and version.parts == V0_SELECTABLE[1]:
+        found.append(
+            Finding(
+                "FAIL",
+                Problem(
+                    "extraEnv",
+                    f"VLLM_USE_V1=0 asks for the V0 engine, which {version} no longer has: "
+                    "its API server stops at start",
+                    "drop VLLM_USE_V1 from extraEnv, or use a v0.10 image for V0",
+                    "0",
+                ),
+                "flags",
+            )
+        )
     if s.auto_max_model_len and not version.at_least(AUTO_MAX_MODEL_LEN):
         found.append(
             Finding(
@@ -619,6 +748,23 @@ def _source_line(spec: ModelSpec) -> str:
     return f"{where}{commit}; weights: {spec.weights_source}"
 
 
+def _parallel_rows(est: MemoryEstimate) -> list[tuple[str, str]]:
+    rows = []
+    if est.data_parallel_size > 1 or est.expert_parallel_size > 1:
+        text = f"{est.data_parallel_size} engines, one KV cache each"
+        if est.expert_parallel_size > 1:
+            text += f"; expert parallel over {est.expert_parallel_size} GPUs"
+        rows.append(("data parallel", text))
+    if est.stages:
+        spans = ", ".join(
+            f"{s['layers'][0]}-{s['layers'][1] - 1} on {s['gpu']} (KV {s['kv_cache_gib']:.2f} GiB)"
+            for s in est.stages
+        )
+        shown = next(s["stage"] for s in est.stages if s["bottleneck"])
+        rows.append(("pipeline stages", f"layers {spans}; the rows below are stage {shown}'s"))
+    return rows
+
+
 def render_table(report: PreflightReport) -> str:
     lines = [f"preflight: {report.verdict}  {report.model} on {report.gpu} ({report.image})"]
     est = report.estimate
@@ -626,6 +772,7 @@ def render_table(report: PreflightReport) -> str:
         rows = [
             ("model facts from", _source_line(report.spec) if report.spec else "unknown"),
             ("architecture", _architecture(est, report.spec)),
+            *_parallel_rows(est),
             ("GPU total (visible)", _gib(est.gpu_total_gib)),
             (f"usable (x {est.utilization})", _gib(est.usable_gib)),
             ("weights", _gib(est.weights_gib)),

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from archon.errors import Problem
+from archon.preflight.multimodal import MM_FLAGS, MmSettings, apply_mm_flag
+from archon.preflight.parallel import PartitionError, parse_partition
 from archon.values import get_path
 
 # Chart defaults, used when a value is absent (the chart's values.yaml holds the same).
@@ -47,13 +49,33 @@ class Settings:
     kv_cache_memory_bytes: int | None = None  # --kv-cache-memory-bytes: a fixed KV cache size
     estimate_cudagraphs: bool | None = None  # VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS in extraEnv
     flashinfer_sampler: bool = False  # VLLM_USE_FLASHINFER_SAMPLER=1 in extraEnv
+    mxfp4_use_marlin: bool | None = None  # VLLM_MXFP4_USE_MARLIN in extraEnv
+    mm: MmSettings | None = None  # --limit-mm-per-prompt and the other MM_FLAGS
     hybrid_kv_cache: bool | None = None  # False: --disable-hybrid-kv-cache-manager
+    pipeline_parallel_size: int = 1  # --pipeline-parallel-size / -pp
+    pp_layer_partition: tuple[int, ...] | None = None  # VLLM_PP_LAYER_PARTITION in extraEnv
+    data_parallel_size: int = 1  # --data-parallel-size / -dp
+    expert_parallel: bool = False  # --enable-expert-parallel
+    use_v1: str | None = None  # VLLM_USE_V1 in extraEnv, as written
     overridden: dict[str, str] = field(default_factory=dict)  # key -> the flag that set it
     problems: list[Problem] = field(default_factory=list)
 
     @property
     def image(self) -> str:
         return f"{self.image_repository}:{self.image_tag}"
+
+
+# vLLM's one-letter spellings of the parallel sizes (vllm/engine/arg_utils.py add_cli_args).
+_SHORT_FLAGS = {
+    "tp": "tensor-parallel-size",
+    "pp": "pipeline-parallel-size",
+    "dp": "data-parallel-size",
+}
+
+
+def _is_flag(arg: str) -> bool:
+    """A flag, not a value: `--name`, or a short spelling such as `-pp` (`-1` is a value)."""
+    return arg.startswith("--") or (arg[:1] == "-" and arg[1:].partition("=")[0] in _SHORT_FLAGS)
 
 
 def _flag_map(extra_config: Any, extra_args: Any) -> dict[str, Any]:
@@ -65,10 +87,13 @@ def _flag_map(extra_config: Any, extra_args: Any) -> dict[str, Any]:
     if isinstance(extra_args, list):
         args = [str(a) for a in extra_args]
         for i, arg in enumerate(args):
-            if not arg.startswith("--"):
+            short = arg[1:].partition("=")[0] if arg[:1] == "-" and arg[1:2] != "-" else ""
+            if short in _SHORT_FLAGS:
+                arg = "--" + _SHORT_FLAGS[short] + arg[1 + len(short) :]
+            elif not arg.startswith("--"):
                 continue
             name, _, value = arg[2:].partition("=")
-            if not value and i + 1 < len(args) and not args[i + 1].startswith("--"):
+            if not value and i + 1 < len(args) and not _is_flag(args[i + 1]):
                 value = args[i + 1]
             flags[name.replace("_", "-")] = value if value else True
     return flags
@@ -93,6 +118,18 @@ def human_int(value: Any) -> int | None:
     number, suffix = float(match.group(1)), match.group(2)
     scale = _DECIMAL.get(suffix) or _BINARY.get(suffix) or 1
     return int(number * scale)
+
+
+def plain_int(value: Any) -> int | None:
+    """An integer flag value as argparse's `int` reads it ("2", 2); None for "2k", "1.5", 1.5."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    try:
+        return int(str(value))
+    except ValueError:
+        return None
 
 
 def _flag_bool(value: Any) -> bool | None:
@@ -135,8 +172,26 @@ def _apply_flags(s: Settings, config: dict[str, Any], args: dict[str, Any]) -> N
                 else:
                     bad(flag, value, "a token count or -1")
                     continue
-            elif flag in ("max-num-seqs", "max-num-batched-tokens", "tensor-parallel-size"):
-                number = human_int(value)
+            elif flag in (
+                "max-num-seqs",
+                "max-num-batched-tokens",
+                "tensor-parallel-size",
+                "pipeline-parallel-size",
+                "data-parallel-size",
+            ):
+                if value is True:  # the flag without its value
+                    s.problems.append(
+                        Problem(
+                            where,
+                            f"--{flag} needs a number",
+                            f"give --{flag} a whole number >= 1, e.g. --{flag} 2",
+                            value,
+                        )
+                    )
+                    continue
+                # the parallel sizes are argparse `int` in vLLM (vllm/engine/arg_utils.py):
+                # no "2k", no "1.5"
+                number = human_int(value) if flag.startswith("max-") else plain_int(value)
                 if number is None or number < 1:
                     bad(flag, value, "a whole number >= 1")
                     continue
@@ -144,8 +199,18 @@ def _apply_flags(s: Settings, config: dict[str, Any], args: dict[str, Any]) -> N
                     s.max_num_seqs = number
                 elif flag == "max-num-batched-tokens":
                     s.max_num_batched_tokens = number
+                elif flag == "pipeline-parallel-size":
+                    s.pipeline_parallel_size = number
+                elif flag == "data-parallel-size":
+                    s.data_parallel_size = number
                 else:
                     s.tensor_parallel_size = number
+            elif flag in ("enable-expert-parallel", "no-enable-expert-parallel"):
+                on = _flag_bool(value)
+                if on is None:
+                    bad(flag, value, "true or false")
+                    continue
+                s.expert_parallel = on if flag == "enable-expert-parallel" else not on
             elif flag == "kv-cache-memory-bytes":
                 number = human_int(value)
                 if number is None or number < 1:
@@ -169,6 +234,12 @@ def _apply_flags(s: Settings, config: dict[str, Any], args: dict[str, Any]) -> N
                 s.enforce_eager = on if flag == "enforce-eager" else not on
             elif flag == "model" and isinstance(value, str) and value:
                 s.model = value
+            elif flag in MM_FLAGS:
+                try:
+                    s.mm = apply_mm_flag(s.mm, flag, value)
+                except ValueError as exc:
+                    bad(flag, value, str(exc))
+                    continue
             elif flag in ("kv-cache-dtype", "quantization", "dtype"):
                 attr = {"kv-cache-dtype": "kv_cache_dtype"}.get(flag, flag)
                 setattr(s, attr, str(value))
@@ -281,8 +352,24 @@ def read_settings(values: dict[str, Any], *, gpu: str | None = None) -> Settings
     graphs = _env_value(get_path(values, "extraEnv"), "VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS")
     if graphs is not None:
         s.estimate_cudagraphs = _flag_bool(graphs)
+    partition = _env_value(get_path(values, "extraEnv"), "VLLM_PP_LAYER_PARTITION")
+    if partition is not None:
+        try:
+            s.pp_layer_partition = parse_partition(partition)
+        except PartitionError as exc:
+            problems.append(
+                Problem(
+                    "extraEnv",
+                    f"VLLM_PP_LAYER_PARTITION {partition!r}: {exc}; vLLM refuses to start",
+                    "give comma-separated layer counts, one per pipeline stage, e.g. 16,32",
+                    partition,
+                )
+            )
+    s.use_v1 = _env_value(get_path(values, "extraEnv"), "VLLM_USE_V1")
     sampler = _env_value(get_path(values, "extraEnv"), "VLLM_USE_FLASHINFER_SAMPLER")
     s.flashinfer_sampler = sampler is not None and _flag_bool(sampler) is True
+    marlin = _env_value(get_path(values, "extraEnv"), "VLLM_MXFP4_USE_MARLIN")
+    s.mxfp4_use_marlin = None if marlin is None else _flag_bool(marlin)
     if "disable-hybrid-kv-cache-manager" in flags:
         s.hybrid_kv_cache = _flag_bool(flags["disable-hybrid-kv-cache-manager"]) is False
     lora_on = bool(flags.get("enable-lora")) or "max-loras" in flags

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 _VERSION = re.compile(r"v?(\d+)\.(\d+)(?:\.(\d+))?")
 
 # Boundaries in vLLM's memory accounting (see docs/preflight.md for the full story):
-# - 0.6.4: the profiler reports weights / non-torch / activation peak separately (PR #10511);
-#   before, "peak" was total minus free after the profile run, so it included everything.
+# - 0.6.4: the profiler reports weights / non-torch / activation peak separately
+#   (vllm-project/vllm#10511); before, "peak" was total minus free after the profile run, so it
+#   included everything.
 PROFILER_SPLIT = (0, 6, 4)
 # - 0.8.0: the V1 engine is the default (chunked prefill always on, profile at
 #   max_num_batched_tokens, a dummy sampler run over max_num_seqs requests).
@@ -26,11 +27,16 @@ GRAPHS_BUDGETED = (0, 20, 0)
 #   (vllm/v1/core/kv_cache_utils.py); 0.10.2: --kv-cache-memory-bytes.
 AUTO_MAX_MODEL_LEN = (0, 14, 0)
 KV_CACHE_MEMORY_BYTES = (0, 10, 2)
-# - 0.9.2: the hybrid KV cache manager (PR #17996, merged June 2025, first in a release by
-#   0.9.2) gives sliding-window layers of a mixed model blocks for their window only; before,
-#   unify_hybrid_kv_cache_specs turned them into full-attention layers. 0.9.1 may already
-#   have it; counting it from 0.9.2 errs towards less KV cache.
+# - 0.9.2: the hybrid KV cache manager (vllm-project/vllm#17996, merged June 2025, first in a
+#   release by 0.9.2) gives sliding-window layers of a mixed model blocks for their window only;
+#   before, unify_hybrid_kv_cache_specs turned them into full-attention layers. 0.9.1 may
+#   already have it; counting it from 0.9.2 errs towards less KV cache.
 HYBRID_KV_CACHE = (0, 9, 2)
+# - VLLM_USE_V1=0 selects the V0 engine from 0.8.0 (where V1 became the default) up to 0.10.x
+#   (vllm/engine/arg_utils.py create_engine_config: "If VLLM_USE_V1=0, we disable V1"); 0.11.0
+#   has no V0 engine (vllm/engine/llm_engine.py `LLMEngine = V1LLMEngine`) and its API server
+#   stops on `assert envs.VLLM_USE_V1`; 0.11.1 no longer reads the variable (vllm/envs.py).
+V0_SELECTABLE = ((0, 8, 0), (0, 11, 0))
 # The newest release whose behaviour the model encodes; unpinned tags are read as this.
 NEWEST_KNOWN = (0, 28, 0)
 
@@ -40,6 +46,7 @@ class VllmVersion:
     parts: tuple[int, int, int]
     text: str
     pinned: bool = True
+    forced_engine: str = ""  # "v0": VLLM_USE_V1=0 on a release that still has the V0 engine
 
     @classmethod
     def parse(cls, tag: str | None) -> VllmVersion | None:
@@ -64,7 +71,12 @@ class VllmVersion:
 
     @property
     def engine(self) -> str:
-        return "v1" if self.at_least(V1_DEFAULT) else "v0"
+        return self.forced_engine or ("v1" if self.at_least(V1_DEFAULT) else "v0")
+
+    def with_engine(self, engine: str) -> VllmVersion:
+        """This release running `engine` ("v0"/"v1"), as VLLM_USE_V1 selects it."""
+        default = "v1" if self.at_least(V1_DEFAULT) else "v0"
+        return replace(self, forced_engine="" if engine == default else engine)
 
     @property
     def graphs_budgeted(self) -> bool:
