@@ -126,7 +126,7 @@ def gpu_for_case(case: dict[str, Any], profiles: ProfileSet) -> tuple[GpuBudget 
         # (the driver keeps some), so a known card's profile wins over it
         return GpuBudget(label, total, bandwidth, arch=arch), "case"
     if profile is not None:
-        return GpuBudget(label, profile.visible_gib, bandwidth, arch=arch), "profile"
+        return GpuBudget.of(profile), "profile"
     return None, f"unknown GPU {name!r} and no gpu_total_gib"
 
 
